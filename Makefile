@@ -1,0 +1,90 @@
+# The two commands of the quick start are `make run` and `make test`; every other target is a
+# step they take. Configuration comes from the environment (see README "Configuration").
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+export FLASK_APP := wsgi
+
+# Tests: PostgreSQL and Redis on loopback by default; CI=true turns "missing" into a failure.
+TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379
+export TEST_POSTGRES_URL TEST_REDIS_URL
+
+.PHONY: run test install translations migrate seed services chromium lint \
+        i18n-extract i18n-update clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+translations: install
+	$(BIN)/pybabel compile --statistics -d translations
+
+migrate: install
+	$(BIN)/flask db upgrade
+
+seed: migrate
+	$(BIN)/flask marketplace seed --if-empty
+
+# Development server. With REDIS_URL unset, jobs run on a thread inside the server process
+# (embedded fake Redis); with REDIS_URL set, a separate RQ worker process is started too.
+# Plain HTTP on loopback, so the session cookie can't be marked Secure here.
+run: translations seed
+	@echo ""
+	@echo "  Marketplace: http://$(HOST):$(PORT)"
+	@echo "  Demo logins (password: marketplace-demo): admin@example.com, buyer@example.com, vendor1@example.com"
+	@echo ""
+	@set -e; \
+	if [ -n "$$REDIS_URL" ]; then \
+	  $(BIN)/flask marketplace worker & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  echo "  Job worker started (pid $$worker) on $$REDIS_URL"; \
+	else \
+	  echo "  Jobs run in-process (REDIS_URL unset)"; \
+	fi; \
+	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-0} LOG_FORMAT=$${LOG_FORMAT:-text} \
+	  $(BIN)/flask run --host $(HOST) --port $(PORT) --no-reload
+
+# Start the local PostgreSQL and Redis services when they are installed but stopped.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
+	  { command -v pg_ctlcluster >/dev/null && \
+	    pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n1) main start; } || true
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
+	  { command -v redis-server >/dev/null && \
+	    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; } || true
+	@for i in 1 2 3 4 5 6 7 8 9 10; do \
+	  pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && break; sleep 1; done; true
+
+# Headless Chromium for the browser tests (Debian's package; Playwright drives it).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+# Every test: the whole suite on PostgreSQL + Redis (schema built by the migrations), then the
+# whole suite again on the embedded default (SQLite + in-process fake Redis).
+test: translations services chromium
+	TEST_BACKEND=postgres $(BIN)/python -m pytest -q -n 2 --dist loadfile
+	TEST_BACKEND=sqlite $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not browser and not postgres_only"
+
+lint: install
+	$(BIN)/python -m ruff check .
+
+i18n-extract: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --no-location --sort-output --project marketplace .
+
+i18n-update: i18n-extract
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) instance test-artifacts .pytest_cache

@@ -1,0 +1,1 @@
+"""Buyer-side tables (addresses, carts, orders) arrive with the checkout issue."""

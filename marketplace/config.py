@@ -1,0 +1,91 @@
+"""Configuration from environment variables, with documented defaults.
+
+Every setting has a default that works on a laptop with nothing installed (SQLite in the
+instance folder, jobs in-process). Production sets DATABASE_URL and REDIS_URL; the code is
+the same, only the configuration differs. The README lists every variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalise_database_url(url: str) -> str:
+    """Point PostgreSQL URLs at the psycopg 3 driver, which is the one we install."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load_secret_key(instance_path: str) -> str:
+    """SECRET_KEY from the environment, else a key generated once into the instance folder.
+
+    Never hard-coded: a fresh checkout gets its own random key, and restarts keep sessions.
+    Several web machines must share SECRET_KEY through the environment.
+    """
+    from_env = os.environ.get("SECRET_KEY")
+    if from_env:
+        return from_env
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # O_EXCL: two processes starting together agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def build_config(instance_path: str, overrides: dict | None = None) -> dict:
+    """Return the Flask config mapping for this process."""
+    default_db = "sqlite:///" + str(Path(instance_path) / "marketplace.db")
+    config = {
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(
+            os.environ.get("DATABASE_URL", default_db)
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        # With no REDIS_URL a development server runs jobs on a thread of its own process.
+        "JOBS_EMBEDDED_WORKER": _bool("JOBS_EMBEDDED_WORKER", True),
+        "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY") or None,
+        "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY") or None,
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "MAIL_SENDER": os.environ.get("MAIL_SENDER", "marketplace@localhost"),
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
+        "LANGUAGES": {"en": "English", "de": "Deutsch"},
+        "CURRENCIES": ["EUR", "USD", "GBP", "JPY"],
+        "DEFAULT_CURRENCY": os.environ.get("DEFAULT_CURRENCY", "EUR"),
+        "LOGIN_MAX_ATTEMPTS_PER_ACCOUNT": int(os.environ.get("LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", "5")),
+        "LOGIN_MAX_ATTEMPTS_PER_IP": int(os.environ.get("LOGIN_MAX_ATTEMPTS_PER_IP", "30")),
+        "LOGIN_THROTTLE_WINDOW_SECONDS": int(os.environ.get("LOGIN_THROTTLE_WINDOW_SECONDS", "900")),
+        "PASSWORD_RESET_MAX_AGE_SECONDS": 3600,
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+    }
+    config["SECRET_KEY"] = load_secret_key(instance_path)
+    if overrides:
+        config.update(overrides)
+    return config

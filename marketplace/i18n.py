@@ -1,0 +1,116 @@
+"""Language and currency selection, wired to flask-babel.
+
+The locale comes from the user's explicit choice (their profile, else the session), then the
+browser's Accept-Language, then the default. The choice lives in the signed session cookie or
+the database, so every web process agrees on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, current_app, redirect, request, session, url_for
+from flask_babel import get_locale
+from flask_login import current_user
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from marketplace.extensions import babel, db
+
+# Right-to-left scripts; the <html dir> attribute follows the active locale.
+RTL_LANGUAGES = {"ar", "he", "fa", "ur"}
+
+bp = Blueprint("i18n", __name__)
+
+
+def select_locale() -> str:
+    languages = current_app.config["LANGUAGES"]
+    chosen = session.get("locale")
+    if current_user.is_authenticated and current_user.locale:
+        chosen = current_user.locale
+    if chosen in languages:
+        return chosen
+    return request.accept_languages.best_match(list(languages)) or current_app.config[
+        "BABEL_DEFAULT_LOCALE"
+    ]
+
+
+def current_currency() -> str:
+    currencies = current_app.config["CURRENCIES"]
+    chosen = session.get("currency")
+    if current_user.is_authenticated and current_user.currency:
+        chosen = current_user.currency
+    return chosen if chosen in currencies else current_app.config["DEFAULT_CURRENCY"]
+
+
+def text_direction() -> str:
+    return "rtl" if str(get_locale()).split("_")[0] in RTL_LANGUAGES else "ltr"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths, so the switcher can't be used as an open redirect."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/"):
+            return target
+    return url_for("buyers.home")
+
+
+class LocaleChoiceSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # the form also carries csrf_token
+
+    locale = fields.String(required=True)
+    next = fields.String(load_default=None)
+
+
+class CurrencyChoiceSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    currency = fields.String(required=True)
+    next = fields.String(load_default=None)
+
+
+def _load(schema: Schema, choices: list[str], field: str) -> dict[str, Any]:
+    data = schema.load(request.form.to_dict())
+    try:
+        validate.OneOf(choices)(data[field])
+    except ValidationError as err:
+        raise ValidationError({field: err.messages}) from err
+    return data
+
+
+@bp.post("/preferences/language")
+def set_language():
+    data = _load(LocaleChoiceSchema(), list(current_app.config["LANGUAGES"]), "locale")
+    session["locale"] = data["locale"]
+    if current_user.is_authenticated:
+        current_user.locale = data["locale"]
+        db.session.commit()
+    return redirect(_safe_next(data["next"]))
+
+
+@bp.post("/preferences/currency")
+def set_currency():
+    data = _load(CurrencyChoiceSchema(), current_app.config["CURRENCIES"], "currency")
+    session["currency"] = data["currency"]
+    if current_user.is_authenticated:
+        current_user.currency = data["currency"]
+        db.session.commit()
+    return redirect(_safe_next(data["next"]))
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale)
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def inject_i18n() -> dict[str, Any]:
+        return {
+            "current_locale": str(get_locale()),
+            "text_direction": text_direction(),
+            "current_currency": current_currency(),
+            "languages": current_app.config["LANGUAGES"],
+            "currencies": current_app.config["CURRENCIES"],
+        }

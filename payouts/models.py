@@ -1,0 +1,1 @@
+"""Ledger and payout tables arrive with the payouts issue."""
