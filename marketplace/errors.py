@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
@@ -18,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from marketplace.extensions import db
+from marketplace.extensions import db, login_manager
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,15 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
-def error_response(status: int, title: str, message: str, fields: dict | None = None):
+def error_response(status: int, title: str, message: str,
+                   fields: dict | None = None) -> Response:
+    """The error as JSON for API clients, else as the friendly HTML page."""
     if wants_json():
         body: dict = {"error": {"status": status, "title": title, "message": message}}
         if fields:
             body["error"]["fields"] = fields
-        return jsonify(body), status
-    return (
+        return make_response(jsonify(body), status)
+    return make_response(
         render_template("errors/error.html", status=status, title=title, message=message,
                         fields=fields),
         status,
@@ -89,18 +91,21 @@ def register_error_handlers(app: Flask) -> None:
             message = error.description
         response = error_response(status, title, message)
         if status == 405 and getattr(error, "valid_methods", None):
-            response[0].headers["Allow"] = ", ".join(error.valid_methods)
+            response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
 
     def unavailable(part: str):
         db.session.rollback()
+        # The page's header shows who is logged in; loading them needs the database that is
+        # down, so this answer is rendered for an anonymous visitor (flask-login's cache in g).
+        g._login_user = login_manager.anonymous_user()
         log.error("service unavailable", extra={"part": part})
         if part == "database":
             message = _("The database can't be reached right now. Nothing was saved; please try again in a moment.")
         else:
             message = _("The job queue (Redis) can't be reached right now. Please try again in a moment.")
         response = error_response(503, _("Temporarily unavailable"), message)
-        response[0].headers["Retry-After"] = "30"
+        response.headers["Retry-After"] = "30"
         return response
 
     @app.errorhandler(ServiceUnavailable)

@@ -73,14 +73,6 @@ def test_livez_answers_even_when_the_database_and_redis_are_down(app):
     assert response.json == {"status": "ok"}
 
 
-# errors.py's HTML branch returns a (str, status) tuple, so `response[0].headers[...]` raises,
-# and rendering the page reloads the signed-in user from the dead database. Both are a 500 today;
-# the fix for errors.py is in this area's report. strict=True: once fixed, drop the marker.
-ERRORS_PY_HTML_503 = pytest.mark.xfail(
-    strict=True, reason="errors.py: HTML error_response is a tuple; user reload on dead DB"
-)
-
-
 def _dead_database_page(app: Flask, *, signed_in: bool):
     with app_with(app, SQLALCHEMY_DATABASE_URI=DEAD_DATABASE) as dead:
         browser = dead.test_client()
@@ -91,7 +83,6 @@ def _dead_database_page(app: Flask, *, signed_in: bool):
         return browser.get("/", headers={"Accept": "text/html"})
 
 
-@ERRORS_PY_HTML_503
 def test_the_home_page_says_the_database_cannot_be_reached_when_it_is_down(app):
     response = _dead_database_page(app, signed_in=False)
 
@@ -103,7 +94,6 @@ def test_the_home_page_says_the_database_cannot_be_reached_when_it_is_down(app):
     assert "Traceback" not in page
 
 
-@ERRORS_PY_HTML_503
 def test_a_signed_in_visitor_also_gets_the_503_page_when_the_database_is_down(app):
     # Loading their account from the session needs the database too.
     response = _dead_database_page(app, signed_in=True)
