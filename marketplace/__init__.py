@@ -39,11 +39,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     logs.init_app(app)
 
     from buyers.views import bp as buyers_bp
+    from marketplace.admin import seed  # noqa: F401  (adds `flask marketplace seed`)
     from marketplace.admin.views import bp as admin_bp
     from marketplace.api import bp as api_bp
-    from marketplace.auth.views import bp as auth_bp
-    from marketplace.admin import seed  # noqa: F401  (adds `flask marketplace seed`)
     from marketplace.auth import cli as auth_cli  # noqa: F401  (adds `create-admin`)
+    from marketplace.auth.views import bp as auth_bp
     from marketplace.cli import marketplace_cli
     from marketplace.errors import register_error_handlers
     from marketplace.health import bp as health_bp

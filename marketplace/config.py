@@ -11,12 +11,25 @@ import os
 import secrets
 from pathlib import Path
 
+# The gettext catalogs live beside the packages, at the top of the project.
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
 
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a whole number, not {raw!r}") from None
 
 
 def normalise_database_url(url: str) -> str:
@@ -74,13 +87,13 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         "MAIL_SENDER": os.environ.get("MAIL_SENDER", "marketplace@localhost"),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
-        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
+        "BABEL_TRANSLATION_DIRECTORIES": str(TRANSLATIONS_DIR),
         "LANGUAGES": {"en": "English", "de": "Deutsch"},
         "CURRENCIES": ["EUR", "USD", "GBP", "JPY"],
         "DEFAULT_CURRENCY": os.environ.get("DEFAULT_CURRENCY", "EUR"),
-        "LOGIN_MAX_ATTEMPTS_PER_ACCOUNT": int(os.environ.get("LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", "5")),
-        "LOGIN_MAX_ATTEMPTS_PER_IP": int(os.environ.get("LOGIN_MAX_ATTEMPTS_PER_IP", "30")),
-        "LOGIN_THROTTLE_WINDOW_SECONDS": int(os.environ.get("LOGIN_THROTTLE_WINDOW_SECONDS", "900")),
+        "LOGIN_MAX_ATTEMPTS_PER_ACCOUNT": _int("LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", 5),
+        "LOGIN_MAX_ATTEMPTS_PER_IP": _int("LOGIN_MAX_ATTEMPTS_PER_IP", 30),
+        "LOGIN_THROTTLE_WINDOW_SECONDS": _int("LOGIN_THROTTLE_WINDOW_SECONDS", 900),
         "PASSWORD_RESET_MAX_AGE_SECONDS": 3600,
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),

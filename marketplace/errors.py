@@ -58,7 +58,8 @@ def _messages() -> dict[int, tuple[str, str]]:
         400: (_("Bad request"), _("The request could not be understood.")),
         401: (_("Please log in"), _("You need to log in to see this page.")),
         403: (_("Forbidden"), _("You don't have permission to see this page.")),
-        404: (_("Page not found"), _("We couldn't find that page. It may have moved or never existed.")),
+        404: (_("Page not found"),
+              _("We couldn't find that page. It may have moved or never existed.")),
         405: (_("Method not allowed"), _("This address doesn't accept that kind of request.")),
         413: (_("Too large"), _("What you sent is larger than we accept.")),
         429: (_("Too many requests"), _("Please wait a little and try again.")),
@@ -101,9 +102,11 @@ def register_error_handlers(app: Flask) -> None:
         g._login_user = login_manager.anonymous_user()
         log.error("service unavailable", extra={"part": part})
         if part == "database":
-            message = _("The database can't be reached right now. Nothing was saved; please try again in a moment.")
+            message = _("The database can't be reached right now. Nothing was saved; "
+                        "please try again in a moment.")
         else:
-            message = _("The job queue (Redis) can't be reached right now. Please try again in a moment.")
+            message = _("The job queue (Redis) can't be reached right now. "
+                        "Please try again in a moment.")
         response = error_response(503, _("Temporarily unavailable"), message)
         response.headers["Retry-After"] = "30"
         return response

@@ -57,7 +57,8 @@ def browser():
         browser.close()
 
 
-@pytest.mark.parametrize(("label", "width", "height"), [("phone", 375, 812), ("desktop", 1280, 900)])
+@pytest.mark.parametrize(("label", "width", "height"),
+                         [("phone", 375, 812), ("desktop", 1280, 900)])
 def test_a_buyer_opens_the_storefront_and_logs_in(live_server, browser, label, width, height):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": width, "height": height})

@@ -10,7 +10,6 @@ from flask import abort
 from flask_login import current_user, login_required
 
 
-
 def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
     """Logged-in admins only: anonymous users go to the login page, others get 403."""
 

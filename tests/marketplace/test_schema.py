@@ -71,3 +71,14 @@ def test_the_secret_key_is_generated_once_into_the_instance_folder(tmp_path, mon
     assert len(first) == 64
     assert (tmp_path / "secret_key").read_text() == first
     assert oct(os.stat(tmp_path / "secret_key").st_mode & 0o777) == "0o600"
+
+
+def test_the_migrations_match_the_models(app):
+    # A model changed without its migration would pass on a create_all database and break
+    # every real deployment; autogenerate's diff against the migrated schema must be empty.
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, db.metadata) == []
