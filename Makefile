@@ -71,8 +71,9 @@ chromium:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-# Every test: ruff first (seconds, and style breaks fail like tests), then the whole suite on PostgreSQL + Redis (schema built by the migrations), then the
-# whole suite again on the embedded default (SQLite + in-process fake Redis).
+# Every test: ruff first (seconds; a style break fails like a test), then the whole suite on
+# PostgreSQL + Redis (schema built by the migrations), then the whole suite again on the
+# embedded default (SQLite + in-process fake Redis).
 test: translations services chromium lint
 	TEST_BACKEND=postgres $(BIN)/python -m pytest -q -n 2 --dist loadfile
 	TEST_BACKEND=sqlite $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not browser and not postgres_only"
