@@ -25,7 +25,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     import buyers.models  # noqa: F401
     import payouts.models  # noqa: F401
     import vendors.models  # noqa: F401
-    from marketplace import i18n, jobs, logs, models  # noqa: F401
+    from marketplace import fx, i18n, jobs, logs, models  # noqa: F401
     from marketplace.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)

@@ -123,6 +123,12 @@ def _clean(app: Flask) -> None:
         else:
             for table in tables:
                 conn.execute(sa.text(f"DELETE FROM {table}"))
+        # Reference data the migrations insert, as a fresh install has it.
+        from marketplace.fx import STARTING_RATES, ExchangeRate
+
+        conn.execute(sa.insert(ExchangeRate), [
+            {"currency": code, "per_base_micro": micro} for code, micro in STARTING_RATES.items()
+        ])
     from marketplace.kv import get_redis
 
     get_redis(app).flushdb()

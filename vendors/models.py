@@ -119,6 +119,9 @@ class Product(Timestamped, db.Model):
         enum_column(ProductStatus, name="product_status"), default=ProductStatus.DRAFT
     )
     featured: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Kept by the reviews work as reviews are published; the average is derived, never stored.
+    rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rating_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     vendor: Mapped[Vendor] = relationship(back_populates="products")
     category: Mapped[Category] = relationship()
