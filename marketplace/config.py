@@ -95,6 +95,11 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         "LOGIN_MAX_ATTEMPTS_PER_IP": _int("LOGIN_MAX_ATTEMPTS_PER_IP", 30),
         "LOGIN_THROTTLE_WINDOW_SECONDS": _int("LOGIN_THROTTLE_WINDOW_SECONDS", 900),
         "PASSWORD_RESET_MAX_AGE_SECONDS": 3600,
+        # "whoosh" (an index directory on this machine) or "postgres" (full-text search in
+        # the database, for several web machines).
+        "SEARCH_BACKEND": os.environ.get("SEARCH_BACKEND", "whoosh"),
+        "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR")
+        or str(Path(instance_path) / "search-index"),
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
     }
