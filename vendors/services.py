@@ -1,17 +1,29 @@
-"""Vendor-portal rules and queries; every query starts from ``vendor_select``."""
+"""The vendor portal's front page: a vendor's numbers, every query from ``vendor_select``.
+
+The portal's rules live in one module per concept: ``onboarding`` (applying, the shop's
+profile, vacation mode), ``payout_account`` (payout onboarding), ``staff`` (members and
+invitations), ``inventory`` (locations, stock, movements) and ``tokens`` (API tokens).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func
 
 from marketplace.extensions import db
 from marketplace.scoping import vendor_select
-from vendors.models import Product, ProductStatus, StockLevel, Variant, Vendor, VendorStatus
+from vendors import inventory
+from vendors.models import (
+    DEFAULT_LOW_STOCK_THRESHOLD,
+    Product,
+    ProductStatus,
+    Vendor,
+    VendorStatus,
+)
 
-# A variant with this many units available or fewer (across all locations) needs restocking.
-LOW_STOCK_THRESHOLD = 3
+# Kept for readers of the old name; the threshold is now per vendor and per variant.
+LOW_STOCK_THRESHOLD = DEFAULT_LOW_STOCK_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -21,6 +33,9 @@ class DashboardSummary:
     # Every ProductStatus is present, zero when the vendor has none in that status.
     products_by_status: dict[ProductStatus, int]
     low_stock_variants: int
+    low_stock_threshold: int
+    on_vacation: bool
+    payouts_enabled: bool
 
     @property
     def total_products(self) -> int:
@@ -39,22 +54,11 @@ def product_counts_by_status(vendor_id: int) -> dict[ProductStatus, int]:
     return counts
 
 
-def low_stock_count(vendor_id: int, threshold: int = LOW_STOCK_THRESHOLD) -> int:
-    """How many of the vendor's variants of non-archived products have ``threshold`` units
-    available or fewer, summed over all stock locations; a variant with no stock rows has 0."""
-    available = func.coalesce(func.sum(StockLevel.on_hand - StockLevel.reserved), 0)
-    per_variant = (
-        vendor_select(Variant, vendor_id)
-        .with_only_columns(Variant.id)
-        .join(Product, and_(Product.id == Variant.product_id, Product.vendor_id == vendor_id))
-        .outerjoin(StockLevel, and_(StockLevel.variant_id == Variant.id,
-                                    StockLevel.vendor_id == vendor_id))
-        .where(Product.status != ProductStatus.ARCHIVED)
-        .group_by(Variant.id)
-        .having(available <= threshold)
-        .subquery()
-    )
-    return db.session.scalar(select(func.count()).select_from(per_variant)) or 0
+def low_stock_count(vendor_id: int) -> int:
+    """How many of the vendor's variants of non-archived products have their low-stock
+    threshold (their own, else the vendor's) or fewer units available, summed over all stock
+    locations; a variant with no stock rows has 0."""
+    return inventory.low_stock_count(vendor_id)
 
 
 def dashboard_summary(vendor: Vendor) -> DashboardSummary:
@@ -64,4 +68,7 @@ def dashboard_summary(vendor: Vendor) -> DashboardSummary:
         status=vendor.status,
         products_by_status=product_counts_by_status(vendor.id),
         low_stock_variants=low_stock_count(vendor.id),
+        low_stock_threshold=vendor.low_stock_threshold,
+        on_vacation=vendor.on_vacation,
+        payouts_enabled=vendor.payouts_enabled,
     )

@@ -1,14 +1,82 @@
-"""The vendor portal's HTML pages."""
+"""The vendor portal's HTML pages: the front page, the vendor switcher, and the sections.
+
+Each section is a blueprint nested under this one (endpoints ``vendors.<section>.<view>``):
+``shop`` (application, profile, vacation, payouts), ``staff`` (the team and invitations),
+``inventory`` (locations, stock, movements, products) and ``tokens`` (API tokens). Every view
+works for ``g.vendor`` only, set by ``vendor_member_required``.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
+from marketplace.extensions import db
+from marketplace.scoping import vendor_select
 from vendors import services
-from vendors.access import vendor_member_required
+from vendors.access import (
+    ROLE_LABELS,
+    SESSION_VENDOR_KEY,
+    Permission,
+    vendor_member_required,
+)
+from vendors.errors import register_error_handlers
+from vendors.forms import SwitchVendorForm
+from vendors.inventory_views import bp as inventory_bp
+from vendors.models import VendorMembership
+from vendors.shop_views import bp as shop_bp
+from vendors.staff_views import bp as staff_bp
+from vendors.token_views import bp as tokens_bp
 
-bp = Blueprint("vendors", __name__, url_prefix="/vendor", template_folder="templates")
+bp = Blueprint("vendors", __name__, url_prefix="/vendor", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+for section in (shop_bp, staff_bp, inventory_bp, tokens_bp):
+    bp.register_blueprint(section)
+register_error_handlers(bp)
+
+# The portal's navigation: (endpoint, label, permission needed to see it).
+PORTAL_LINKS: list[tuple[str, str, Permission | None]] = [
+    ("vendors.dashboard", _l("Overview"), None),
+    ("vendors.shop.profile", _l("Shop"), None),
+    ("vendors.inventory.stock", _l("Stock"), Permission.VIEW_INVENTORY),
+    ("vendors.inventory.low_stock", _l("Low stock"), Permission.VIEW_INVENTORY),
+    ("vendors.inventory.movements", _l("Movements"), Permission.VIEW_INVENTORY),
+    ("vendors.inventory.locations", _l("Locations"), Permission.VIEW_INVENTORY),
+    ("vendors.inventory.products", _l("Products"), Permission.VIEW_CATALOG),
+    ("vendors.staff.members", _l("Team"), Permission.VIEW_STAFF),
+    ("vendors.shop.payouts", _l("Payouts"), Permission.VIEW_PAYOUTS),
+    ("vendors.tokens.tokens", _l("API tokens"), Permission.MANAGE_TOKENS),
+]
+
+
+@bp.context_processor
+def _portal_nav() -> dict:
+    actor = g.get("actor")
+    if actor is None:
+        return {"role_labels": ROLE_LABELS}
+    links = [(endpoint, label) for endpoint, label, permission in PORTAL_LINKS
+             if (permission is None or actor.can(permission))
+             and endpoint in current_app.view_functions]
+    memberships = db.session.scalars(
+        db.select(VendorMembership).where(VendorMembership.user_id == current_user.id)
+        .order_by(VendorMembership.id)
+    ).all()
+    return {"portal_links": links, "portal_memberships": memberships,
+            "switch_form": SwitchVendorForm(), "role_labels": ROLE_LABELS,
+            "Permission": Permission}
 
 
 @bp.get("/")
@@ -16,3 +84,20 @@ bp = Blueprint("vendors", __name__, url_prefix="/vendor", template_folder="templ
 def dashboard() -> ResponseReturnValue:
     return render_template("vendors/dashboard.html",
                            summary=services.dashboard_summary(g.vendor))
+
+
+@bp.post("/switch")
+@vendor_member_required
+def switch_vendor() -> ResponseReturnValue:
+    form = SwitchVendorForm()
+    if not form.validate_on_submit():
+        abort(400)
+    membership = db.session.scalar(
+        vendor_select(VendorMembership, form.vendor_id.data)
+        .where(VendorMembership.user_id == current_user.id)
+    )
+    if membership is None:
+        abort(404)
+    session[SESSION_VENDOR_KEY] = membership.vendor_id
+    flash(_("You are now working in %(shop)s.", shop=membership.vendor.name), "success")
+    return redirect(url_for("vendors.dashboard"), 303)

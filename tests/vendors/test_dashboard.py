@@ -116,15 +116,19 @@ def test_an_approved_vendor_sees_no_status_banner(client):
     assert "status-banner" not in html
 
 
-def test_the_dashboard_links_to_no_portal_section_that_does_not_exist(client):
+def test_every_portal_page_the_dashboard_links_to_answers(client):
     owner = make_user()
     make_vendor("Live Shop", owner=owner)
     db.session.commit()
     _log_in(client, owner)
 
     html = client.get("/vendor/").get_data(as_text=True)
+    links = set(re.findall(r'href="(/vendor[^"]*)"', html))
 
-    assert set(re.findall(r'href="(/vendor[^"]*)"', html)) == {"/vendor/"}
+    assert {"/vendor/", "/vendor/shop", "/vendor/stock", "/vendor/stock/low",
+            "/vendor/stock/movements", "/vendor/locations", "/vendor/products", "/vendor/team",
+            "/vendor/payouts", "/vendor/api-tokens"} <= links
+    assert {link: client.get(link).status_code for link in links} == dict.fromkeys(links, 200)
 
 
 def test_a_buyer_without_a_vendor_is_forbidden(client):
