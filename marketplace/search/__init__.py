@@ -17,6 +17,7 @@ from typing import Protocol
 
 from flask import Flask, current_app
 
+from marketplace.search import tables  # noqa: F401  (the PostgreSQL engine's tables on db.metadata)
 from marketplace.search.types import (
     ProductDocument,
     SearchQuery,
