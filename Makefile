@@ -14,7 +14,7 @@ TEST_REDIS_URL    ?= redis://127.0.0.1:6379
 export TEST_POSTGRES_URL TEST_REDIS_URL
 
 .PHONY: run test install translations migrate seed services chromium lint \
-        i18n-extract i18n-update clean
+        i18n-extract i18n-update bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -86,6 +86,17 @@ i18n-extract: install
 
 i18n-update: i18n-extract
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
+
+# The storefront benchmark (bench/README.md): loads 200,000 products into its own database
+# (marketplace_bench), builds the search index through the job path, then drives the pages and
+# a hello-world app with wrk (Debian's package). BENCH_ARGS passes options, e.g. --keep.
+bench: install services
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "Installing Debian's wrk for the benchmark..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance test-artifacts .pytest_cache

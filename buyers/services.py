@@ -1,8 +1,8 @@
-"""Storefront queries: what a buyer may see, loaded in a constant number of statements.
+"""The home page's queries (root categories, featured products, the vendor strip) and vendor
+logos, each in one SQL statement whatever the catalog's size.
 
 Only approved products of approved vendors reach the storefront; a suspended vendor's listings
-disappear with it. Every function here answers in one SQL statement whatever the page size,
-so the home page costs the same with 3 products or 300,000.
+disappear with it. Cards come from ``buyers.catalog`` (the same columns as every listing).
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
+from buyers.catalog import ProductCard, card_from_row, card_select
 from marketplace.extensions import db
 from marketplace.models import Category
-from marketplace.money import Money
-from vendors.models import Product, ProductStatus, StockLevel, Variant, Vendor, VendorStatus
+from vendors.models import Product, Vendor, VendorStatus
 
 FEATURED_LIMIT = 12
 VENDOR_STRIP_LIMIT = 24
@@ -28,21 +28,6 @@ class CategoryChip:
     name: str
     slug: str
     child_count: int
-
-
-@dataclass(frozen=True)
-class ProductCard:
-    id: int
-    title: str
-    slug: str
-    featured: bool
-    vendor_id: int
-    vendor_name: str
-    vendor_has_logo: bool
-    lowest_price: Money
-    # Whether variants differ in price, so the card says "from".
-    price_varies: bool
-    in_stock: bool
 
 
 @dataclass(frozen=True)
@@ -61,11 +46,6 @@ class Logo:
     @property
     def etag(self) -> str:
         return hashlib.sha256(self.data).hexdigest()[:32]
-
-
-def _visible_products():
-    """The filter every storefront product query shares."""
-    return and_(Product.status == ProductStatus.APPROVED, Vendor.status == VendorStatus.APPROVED)
 
 
 def root_categories() -> list[CategoryChip]:
@@ -88,46 +68,10 @@ def featured_products(limit: int = FEATURED_LIMIT) -> list[ProductCard]:
     its stock levels add up to more than zero available units (on hand minus reserved). A
     product without a priced variant cannot be bought and is left out.
     """
-    # Correlated subqueries rather than joins to aggregates over every variant: the database
-    # computes prices and stock only for the few rows that survive the LIMIT.
-    in_vendor_currency = and_(Variant.product_id == Product.id,
-                              Variant.currency == Vendor.default_currency)
-    low = select(func.min(Variant.price_minor)).where(in_vendor_currency).scalar_subquery()
-    high = select(func.max(Variant.price_minor)).where(in_vendor_currency).scalar_subquery()
-    available = (
-        select(func.coalesce(func.sum(StockLevel.on_hand - StockLevel.reserved), 0))
-        .join(Variant, Variant.id == StockLevel.variant_id)
-        .where(Variant.product_id == Product.id)
-        .scalar_subquery()
-    )
     rows = db.session.execute(
-        select(
-            Product.id,
-            Product.title,
-            Product.slug,
-            Product.featured,
-            Vendor.id,
-            Vendor.name,
-            Vendor.logo.is_not(None),
-            Vendor.default_currency,
-            low,
-            high,
-            available,
-        )
-        .join(Vendor, Vendor.id == Product.vendor_id)
-        .where(_visible_products(), exists().where(in_vendor_currency))
-        .order_by(Product.featured.desc(), Product.id.desc())
-        .limit(limit)
+        card_select().order_by(Product.featured.desc(), Product.id.desc()).limit(limit)
     ).all()
-    return [
-        ProductCard(
-            id=pid, title=title, slug=slug, featured=featured, vendor_id=vid, vendor_name=vname,
-            vendor_has_logo=bool(has_logo), lowest_price=Money(int(low), currency),
-            price_varies=low != high, in_stock=int(available) > 0,
-        )
-        for (pid, title, slug, featured, vid, vname, has_logo, currency, low, high,
-             available) in rows
-    ]
+    return [card_from_row(row) for row in rows]
 
 
 def storefront_vendors(limit: int = VENDOR_STRIP_LIMIT) -> list[VendorBadge]:

@@ -1,17 +1,95 @@
-"""The storefront's HTML pages."""
+"""The storefront's HTML pages: home, category, search, product and vendor storefront.
+
+URLs (stable; the benchmark and shared links rely on them):
+``/``, ``/c/<category-slug>``, ``/search?q=...``, ``/p/<id>-<product-slug>``,
+``/v/<vendor-slug>``; listings take the filters of ``buyers.schemas.CatalogQuerySchema``.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request
+import functools
+import hashlib
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from babel import Locale
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
 
 from buyers import services
+from buyers.browse import SORT_LABELS, Scope, attribute_label, build_listing, shorter_queries
+from buyers.catalog import category_tree, current_rates, product_detail, vendor_profile
+from buyers.page_cache import anonymous_visitor, cached_for_anonymous
+from buyers.prices import approximate
+from buyers.product_page import product_view
+from buyers.schemas import ATTRIBUTE_PREFIX, CatalogQuerySchema
+from marketplace.cache import cached, memoized
+from marketplace.i18n import current_currency
+from marketplace.money import Money
 
 bp = Blueprint("buyers", __name__, template_folder="templates")
 
 # Logos change rarely; a day of caching spares the database, and the ETag lets browsers
 # revalidate cheaply after that.
 LOGO_MAX_AGE = 86_400
+# Ids beyond a signed 64-bit integer can't exist; the database would refuse to compare them.
+MAX_ID = 2**63 - 1
+SUGGESTED_PRODUCTS = 4
+
+page_query = CatalogQuerySchema()
+
+
+def _locale() -> str:
+    """This request's locale as a string (asked for once per price on a page: kept in g)."""
+    locale = g.get("_storefront_locale")
+    if locale is None:
+        locale = g._storefront_locale = str(get_locale())
+    return locale
+
+
+def _listing(args: dict[str, Any], scope: Scope, base_path: str, **kwargs: Any):
+    # An anonymous visitor's page is cached whole; caching its listing too would only cost a
+    # second Redis write.
+    return build_listing(args, scope, tree=category_tree(), locale=_locale(),
+                         currency=current_currency(), rates=current_rates(),
+                         base_path=base_path, use_cache=not anonymous_visitor(), **kwargs)
+
+
+def _category_url(slug: str) -> str:
+    return url_for("buyers.category", slug=slug)
+
+
+# Template globals and filters rather than a context processor: macros imported without
+# context (and so compiled once) can use them.
+
+
+@bp.app_template_global("storefront_nav")
+def storefront_nav() -> Markup:
+    """The header's category menu as HTML, rendered once per catalog generation, language and
+    URL prefix in each process (it is on every page). Empty when the database is down, so
+    the 503 page, which extends the same layout, still renders."""
+    key = f"category-nav:{_locale()}:{request.script_root}"
+    try:
+        return memoized(key, lambda: Markup(render_template(
+            "buyers/_category_nav.html", roots=category_tree().roots)))
+    except SQLAlchemyError:
+        return Markup("")
+
+
+@bp.app_template_filter("country_name")
+def country_name(code: str) -> str:
+    """``{{ "DE"|country_name }}``: the country's name in the page's language."""
+    return Locale.parse(_locale()).territories.get(code, code)
+
+
+@bp.app_template_global("sort_labels")
+def sort_labels() -> list[tuple[str, str]]:
+    return [(sort.value, str(label)) for sort, label in SORT_LABELS.items()]
 
 
 @bp.get("/")
@@ -24,8 +102,141 @@ def home() -> ResponseReturnValue:
     )
 
 
+def _fragment(name: str, parts: Any, template: str,
+              context: Callable[[], dict[str, Any]]) -> Markup:
+    """The page's main content, rendered by ``template`` with ``context()`` once per catalog
+    generation for the same ``parts`` (the page's normalised arguments), language, currency
+    and URL prefix, and kept in Redis (``marketplace.cache``). The layout around it, with
+    everything that differs per visitor, is rendered per request."""
+    if anonymous_visitor():  # the whole page is cached (buyers.page_cache): don't store twice
+        return Markup(render_template(template, **context()))
+    raw = repr((parts, _locale(), current_currency(), request.script_root))
+    key = hashlib.sha256(raw.encode()).hexdigest()[:40]
+    return Markup(cached(f"page:{name}", key, lambda: render_template(template, **context())))
+
+
+def _page(title: str, content: Markup) -> str:
+    return render_template("buyers/_page.html", page_title=title, content=content)
+
+
+@bp.get("/c/<slug>")
+@cached_for_anonymous("category")
+def category(slug: str) -> ResponseReturnValue:
+    tree = category_tree()
+    node = tree.by_slug.get(slug)
+    if node is None:
+        abort(404)
+    args = page_query.load(request.args)
+    content = _fragment("category", (node.id, sorted(args.items())), "buyers/category.html",
+                        lambda: {"category": node, "breadcrumbs": tree.path(node.id),
+                                 "listing": _listing(args, Scope(category=node),
+                                                     url_for("buyers.category", slug=slug),
+                                                     category_url=_category_url)})
+    return _page(node.name, content)
+
+
+@bp.get("/search")
+@cached_for_anonymous("search")
+def search() -> ResponseReturnValue:
+    args = page_query.load(request.args)
+
+    def context() -> dict[str, Any]:
+        listing = _listing(args, Scope(), url_for("buyers.search"))
+        suggestions: dict[str, Any] = {}
+        if not listing.total:
+            suggestions = {
+                "queries": shorter_queries(args["q"]),
+                "categories": category_tree().roots,
+                "products": services.featured_products(SUGGESTED_PRODUCTS),
+            }
+        return {"listing": listing, "suggestions": suggestions}
+
+    content = _fragment("search", sorted(args.items()), "buyers/search.html", context)
+    title = _("Search: %(q)s", q=args["q"]) if args["q"] else _("All products")
+    return _page(title, content)
+
+
+@bp.get("/p/<int(max=9223372036854775807):product_id>-<slug>")
+@bp.get("/p/<int(max=9223372036854775807):product_id>")
+@cached_for_anonymous("product")
+def product(product_id: int, slug: str | None = None) -> ResponseReturnValue:
+    detail = product_detail(product_id)
+    if detail is None:
+        abort(404)
+    if slug != detail.slug:
+        return redirect(url_for("buyers.product", product_id=detail.id, slug=detail.slug,
+                                **request.args.to_dict(flat=False)), 301)
+    # Only what picks a variant shapes the page; other parameters don't make new entries.
+    choice = sorted((key, value[:100]) for key, value in request.args.items()
+                    if key == "variant" or key.startswith(ATTRIBUTE_PREFIX))[:20]
+    content = _fragment("product", (detail.id, choice), "buyers/product.html", lambda: {
+        "product": detail,
+        "view": product_view(detail, request.args, currency=current_currency(),
+                             rates=current_rates(), locale=_locale()),
+        "breadcrumbs": category_tree().path(detail.category_id),
+    })
+    return _page(detail.title, content)
+
+
+@bp.get("/v/<slug>")
+@cached_for_anonymous("vendor")
+def vendor(slug: str) -> ResponseReturnValue:
+    profile = vendor_profile(slug)
+    if profile is None:
+        abort(404)
+    args = page_query.load(request.args)
+    content = _fragment("vendor", (profile.id, sorted(args.items())), "buyers/vendor.html",
+                        lambda: {"vendor": profile,
+                                 "listing": _listing(args, Scope(vendor_id=profile.id),
+                                                     url_for("buyers.vendor", slug=slug))})
+    return _page(profile.name, content)
+
+
+bp.add_app_template_global(attribute_label, "axis_label")
+
+
+@bp.app_template_filter("money")
+def money_filter(price: Money) -> str:
+    """``{{ price|money }}``: the amount as the page's language writes it."""
+    return _formatted(price.amount_minor, price.currency, _locale())
+
+
+# Babel's formatting is the slowest part of a product card; the same few thousand prices
+# recur on every page. A pure function of its arguments, so every process agrees.
+@functools.lru_cache(maxsize=16_384)
+def _formatted(amount_minor: int, currency: str, locale: str) -> str:
+    return Money(amount_minor, currency).format(locale)
+
+
+@bp.app_template_global("card_labels")
+def card_labels() -> dict[str, str]:
+    """A product card's words, translated once per page rather than once per card."""
+    return {
+        "from_price": _("from %(price)s"),
+        "approximately": _("≈ %(price)s"),
+        "in_stock": _("In stock"),
+        "out_of_stock": _("Out of stock"),
+        "out_of_five": _("out of 5 stars"),
+    }
+
+
+@bp.app_template_global("product_path")
+def product_path(product_id: int, slug: str) -> str:
+    """``url_for("buyers.product", ...)`` without the URL map: a listing has dozens of
+    these, and building each through the map costs more than the rest of the card."""
+    return f"{request.script_root}/p/{int(product_id)}-{quote(slug, safe='')}"
+
+
+@bp.app_template_filter("approximate")
+def approximate_filter(price, currency: str | None = None):
+    """``{{ price|approximate }}``: the price in the buyer's currency, or None."""
+    return approximate(price, currency or current_currency(), current_rates())
+
+
 @bp.get("/vendors/<int:vendor_id>/logo")
 def vendor_logo(vendor_id: int) -> ResponseReturnValue:
+    if vendor_id > MAX_ID:
+        abort(404)
     logo = services.vendor_logo(vendor_id)
     if logo is None:
         abort(404)

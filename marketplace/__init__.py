@@ -27,6 +27,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     import vendors.models  # noqa: F401
     from marketplace import fx, i18n, jobs, logs, models  # noqa: F401
     from marketplace.extensions import csrf, db, login_manager, migrate
+    from marketplace.payments import models as payment_models  # noqa: F401
+    from marketplace.search import tables  # noqa: F401  (search tables on the metadata)
 
     db.init_app(app)
     migrate.init_app(
@@ -38,6 +40,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     jobs.init_app(app)
     logs.init_app(app)
 
+    from buyers.api import bp as catalog_api_bp
     from buyers.views import bp as buyers_bp
     from marketplace.admin import seed  # noqa: F401  (adds `flask marketplace seed`)
     from marketplace.admin.views import bp as admin_bp
@@ -47,10 +50,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from marketplace.cli import marketplace_cli
     from marketplace.errors import register_error_handlers
     from marketplace.health import bp as health_bp
+    from marketplace.payments.sandbox_views import bp as payments_sandbox_bp
     from payouts.views import bp as payouts_bp
+    from vendors import search as vendor_search  # noqa: F401  (adds `reindex`)
+    from vendors.api import bp as vendor_api_bp
     from vendors.views import bp as vendors_bp
 
-    for blueprint in (auth_bp, buyers_bp, vendors_bp, payouts_bp, admin_bp, api_bp, health_bp):
+    for blueprint in (auth_bp, buyers_bp, vendors_bp, payouts_bp, admin_bp, api_bp,
+                      catalog_api_bp, health_bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (vendor_api_bp, payments_sandbox_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     app.cli.add_command(marketplace_cli)

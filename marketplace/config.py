@@ -32,6 +32,16 @@ def _int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be a whole number, not {raw!r}") from None
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a number of seconds, not {raw!r}") from None
+
+
 def normalise_database_url(url: str) -> str:
     """Point PostgreSQL URLs at the psycopg 3 driver, which is the one we install."""
     for prefix in ("postgres://", "postgresql://"):
@@ -78,6 +88,10 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY") or None,
         "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY") or None,
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        # Where the Stripe client sends requests (tests point it at a fake Stripe server),
+        # and how often it retries a lost answer (with the same idempotency key).
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE") or None,
+        "STRIPE_MAX_NETWORK_RETRIES": _int("STRIPE_MAX_NETWORK_RETRIES", 2),
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -100,6 +114,10 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         "SEARCH_BACKEND": os.environ.get("SEARCH_BACKEND", "whoosh"),
         "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR")
         or str(Path(instance_path) / "search-index"),
+        # Catalog caches: how long a web process trusts its copy of the catalog generation and
+        # keeps recent pages in memory (0 = always ask Redis), and how many it keeps.
+        "CATALOG_CACHE_LOCAL_SECONDS": _float("CATALOG_CACHE_LOCAL_SECONDS", 1.0),
+        "CATALOG_CACHE_LOCAL_ENTRIES": _int("CATALOG_CACHE_LOCAL_ENTRIES", 256),
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
     }

@@ -10,7 +10,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, redirect, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_login import current_user
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -24,6 +33,10 @@ bp = Blueprint("i18n", __name__)
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        # Jobs and CLI commands have no visitor: they pass a locale explicitly with
+        # force_locale, else they speak the default language.
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     languages = current_app.config["LANGUAGES"]
     chosen = session.get("locale")
     if current_user.is_authenticated and current_user.locale:
@@ -36,6 +49,8 @@ def select_locale() -> str:
 
 
 def current_currency() -> str:
+    if not has_request_context():
+        return current_app.config["DEFAULT_CURRENCY"]
     currencies = current_app.config["CURRENCIES"]
     chosen = session.get("currency")
     if current_user.is_authenticated and current_user.currency:

@@ -101,6 +101,9 @@ def app(backend_urls, tmp_path_factory) -> Iterator[Flask]:
             "SESSION_COOKIE_SECURE": False,
             "REMEMBER_COOKIE_SECURE": False,
             "SERVER_NAME": "localhost",
+            # Every request asks Redis for the catalog generation, so a test sees an index
+            # write at once (tests/buyers/test_caching.py covers the per-process layer).
+            "CATALOG_CACHE_LOCAL_SECONDS": 0,
         }
     )
     app.test_client_class = IsolatedClient

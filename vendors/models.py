@@ -6,6 +6,7 @@ construction, even for rows (variants, stock levels) that could reach it through
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -20,10 +22,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    false,
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from marketplace.db import BigId, JSONType, Timestamped
+from marketplace.db import BigId, JSONType, Timestamped, utcnow
 from marketplace.extensions import db
 from marketplace.models import Category, enum_column
 
@@ -56,6 +60,11 @@ class MemberRole(enum.StrEnum):
     STAFF = "staff"
 
 
+# A variant with this many units available or fewer (across all locations) needs restocking,
+# unless the vendor or the variant sets its own threshold.
+DEFAULT_LOW_STOCK_THRESHOLD = 3
+
+
 class ProductStatus(enum.StrEnum):
     DRAFT = "draft"
     SUBMITTED = "submitted"
@@ -79,15 +88,58 @@ class Vendor(Timestamped, db.Model):
     # Logos live in the database, not on one machine's disk, so every web process serves them.
     logo: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
     logo_mime: Mapped[str | None] = mapped_column(String(32))
+    # The application: who to contact, and the currency payouts are made in (None: the
+    # default currency). The reason is set when an admin rejects the application.
+    contact_name: Mapped[str | None] = mapped_column(String(120))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    payout_currency: Mapped[str | None] = mapped_column(String(3))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    # Vacation: listings stay visible but can't be bought; buyers see the message.
+    on_vacation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    vacation_message: Mapped[str | None] = mapped_column(String(500))
+    low_stock_threshold: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_LOW_STOCK_THRESHOLD,
+        server_default=str(DEFAULT_LOW_STOCK_THRESHOLD),
+    )
+    # The connected payout account at the payment provider ("stripe" or "sandbox") and its
+    # last known state; the provider is the source of truth, these are refreshed from it.
+    payout_provider: Mapped[str | None] = mapped_column(String(16))
+    payout_account_id: Mapped[str | None] = mapped_column(String(255))
+    payout_details_submitted: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     memberships: Mapped[list[VendorMembership]] = relationship(back_populates="vendor")
     products: Mapped[list[Product]] = relationship(back_populates="vendor")
+
+    __table_args__ = (
+        CheckConstraint("low_stock_threshold >= 0", name="low_stock_threshold_not_negative"),
+    )
 
     def set_status(self, new: VendorStatus) -> None:
         """Move to ``new``; raises InvalidTransition when the lifecycle forbids it."""
         if new not in VENDOR_TRANSITIONS[self.status]:
             raise InvalidTransition(f"vendor cannot go from {self.status} to {new}")
         self.status = new
+
+    def reject(self, reason: str) -> None:
+        """Refuse a pending application, telling the vendor why; raises InvalidTransition
+        when the vendor is not pending and ValueError for an empty reason."""
+        if not reason.strip():
+            raise ValueError("a rejection needs a reason the vendor can act on")
+        self.set_status(VendorStatus.REJECTED)
+        self.rejection_reason = reason.strip()
+
+    @property
+    def effective_payout_currency(self) -> str:
+        return self.payout_currency or self.default_currency
+
+    @property
+    def accepts_orders(self) -> bool:
+        """Whether buyers may buy from this vendor now (approved and not on vacation)."""
+        return self.status == VendorStatus.APPROVED and not self.on_vacation
 
 
 class VendorMembership(Timestamped, db.Model):
@@ -133,7 +185,8 @@ class Product(Timestamped, db.Model):
         UniqueConstraint("vendor_id", "slug", name="uq_products_vendor_slug"),
         Index("ix_products_vendor_status", "vendor_id", "status"),
         Index("ix_products_category_status", "category_id", "status"),
-        Index("ix_products_status_featured", "status", "featured"),
+        # The storefront home's "featured, then newest" order (migration 0005_storefront).
+        Index("ix_products_status_featured_id", "status", "featured", "id"),
     )
 
 
@@ -150,6 +203,8 @@ class Variant(Timestamped, db.Model):
     price_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     attributes: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # None: the vendor's low_stock_threshold applies.
+    low_stock_threshold: Mapped[int | None] = mapped_column(Integer)
 
     product: Mapped[Product] = relationship(back_populates="variants")
     stock_levels: Mapped[list[StockLevel]] = relationship(back_populates="variant")
@@ -157,6 +212,7 @@ class Variant(Timestamped, db.Model):
     __table_args__ = (
         UniqueConstraint("vendor_id", "sku", name="uq_variants_vendor_sku"),
         CheckConstraint("price_minor >= 0", name="price_not_negative"),
+        CheckConstraint("low_stock_threshold >= 0", name="low_stock_threshold_not_negative"),
     )
 
 
@@ -199,3 +255,126 @@ class StockLevel(Timestamped, db.Model):
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
+
+
+class MovementReason(enum.StrEnum):
+    """Why a stock level changed. Checkout and returns add their own reasons later."""
+
+    RECEIVED = "received"
+    DAMAGED = "damaged"
+    COUNT_CORRECTION = "count_correction"
+
+
+class StockMovement(db.Model):
+    """One change of one stock level: append-only history, never updated or deleted.
+
+    ``on_hand_after`` is the level right after this change, read back from the same UPDATE
+    that applied it, so the history can be replayed and checked. A count correction that
+    confirms the figure has a delta of 0 and is still recorded (it says when stock was
+    counted).
+    """
+
+    __tablename__ = "stock_movements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"))
+    # RESTRICT: a variant or location with history is archived, not deleted with its past.
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="RESTRICT"))
+    location_id: Mapped[int] = mapped_column(
+        ForeignKey("stock_locations.id", ondelete="RESTRICT")
+    )
+    delta: Mapped[int] = mapped_column(Integer)
+    on_hand_after: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[MovementReason] = mapped_column(
+        enum_column(MovementReason, name="movement_reason")
+    )
+    note: Mapped[str] = mapped_column(String(500), default="")
+    # Who made it: a member in the portal or an API token (the other is None).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("vendor_api_tokens.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    variant: Mapped[Variant] = relationship()
+    location: Mapped[StockLocation] = relationship()
+    user: Mapped[User | None] = relationship()
+    token: Mapped[VendorApiToken | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("on_hand_after >= 0", name="on_hand_after_not_negative"),
+        Index("ix_stock_movements_vendor_id", "vendor_id", "id"),
+        Index("ix_stock_movements_variant_id", "variant_id", "id"),
+        Index("ix_stock_movements_location_id", "location_id", "id"),
+    )
+
+
+@event.listens_for(StockMovement, "before_update")
+@event.listens_for(StockMovement, "before_delete")
+def _movements_are_append_only(mapper, connection, target: StockMovement) -> None:
+    raise TypeError("stock movements are append-only history: record a new movement instead")
+
+
+class VendorInvitation(db.Model):
+    """An emailed invitation to join a vendor with a role; the link carries a secret token
+    whose SHA-256 hash is stored, so the database alone can't be used to accept it."""
+
+    __tablename__ = "vendor_invitations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[MemberRole] = mapped_column(enum_column(MemberRole, name="member_role"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    vendor: Mapped[Vendor] = relationship()
+    invited_by: Mapped[User | None] = relationship(foreign_keys=[invited_by_id])
+
+    __table_args__ = (Index("ix_vendor_invitations_vendor_email", "vendor_id", "email"),)
+
+    def is_pending(self, now: dt.datetime) -> bool:
+        """Neither accepted nor revoked, and not expired at ``now``."""
+        if self.accepted_at is not None or self.revoked_at is not None:
+            return False
+        return _aware(self.expires_at) > now
+
+
+class VendorApiToken(db.Model):
+    """A vendor's API token for its integrations: scopes, and the SHA-256 of the secret.
+
+    The secret is shown once when the token is created; only ``prefix`` (its first characters,
+    to recognise it in a list) and the hash are kept. Revoking sets ``revoked_at``; every
+    request checks it, so revocation takes effect on the next request.
+    """
+
+    __tablename__ = "vendor_api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(
+        ForeignKey("vendors.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list] = mapped_column(JSONType, default=list)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    created_by: Mapped[User | None] = relationship()
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -15,11 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import click
+from flask import current_app
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import func, insert, select
 
 from marketplace.cli import marketplace_cli
 from marketplace.extensions import db
+from marketplace.jobs import run_queued_jobs
+from marketplace.kv import is_embedded
 from marketplace.models import Category, Role, User
 from marketplace.money import currency_exponent
 from vendors.models import (
@@ -33,6 +36,7 @@ from vendors.models import (
     VendorMembership,
     VendorStatus,
 )
+from vendors.search import queue_rebuild_index
 
 # Printed by the command and the README; only ever used for demo accounts.
 DEMO_PASSWORD = "marketplace-demo"
@@ -527,10 +531,22 @@ def seed_command(vendors: int, products: int, buyers: int, seed: int, if_empty: 
             "database (run `flask db upgrade` on an empty one), or pass --if-empty to skip "
             "seeding when data exists."
         )
+    embedded = is_embedded(current_app)
+    if embedded:
+        # This short-lived process runs its own jobs below; an embedded worker thread could
+        # take the rebuild and be killed half-way when the command exits.
+        current_app.config["JOBS_EMBEDDED_WORKER"] = False
     with click.progressbar(length=vendors, label="Seeding vendors") as bar:
         summary = seed_demo(vendors, products, buyers, seed, progress=bar.update)
+    # The search index is rebuilt through the job path, enqueued with the data it indexes.
+    queue_rebuild_index()
     # One transaction: an interrupted seed leaves the database empty, not half-seeded.
     db.session.commit()
+    if embedded:
+        click.echo("Building the search index...")
+        run_queued_jobs(current_app._get_current_object())
+    else:
+        click.echo("The search index is rebuilt by a worker (job on the `search` queue).")
     click.echo(
         f"Seeded {summary.categories} categories, {summary.vendors} vendors, "
         f"{summary.products} products, {summary.variants} variants, "

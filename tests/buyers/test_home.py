@@ -122,16 +122,18 @@ def test_featured_products_come_first_and_at_most_twelve_are_shown(client):
 
 def test_root_categories_are_shown_with_their_child_counts(client):
     home = make_category("Home & Living")
-    make_category("Lighting", parent=home)
+    lighting = make_category("Lighting", parent=home)
     make_category("Furniture", parent=home)
-    make_category("Books")
+    books = make_category("Books")
     db.session.commit()
 
     html = client.get("/").get_data(as_text=True)
 
-    assert '<span class="chip">Home &amp; Living <span class="muted">2</span></span>' in html
-    assert '<span class="chip">Books <span class="muted">0</span></span>' in html
-    assert "Lighting" not in html
+    assert (f'<a class="chip" href="/c/{home.slug}">Home &amp; Living '
+            '<span class="muted">2</span></a>') in html
+    assert f'<a class="chip" href="/c/{books.slug}">Books <span class="muted">0</span></a>' in html
+    # Children are in the header's category menu, not among the chips.
+    assert f'<a class="chip" href="/c/{lighting.slug}">' not in html
 
 
 def test_an_empty_marketplace_shows_the_empty_state_with_the_seed_hint(client):
@@ -151,7 +153,7 @@ def test_the_vendor_strip_shows_approved_vendors_with_their_logos(client):
     html = client.get("/").get_data(as_text=True)
 
     assert f'src="/vendors/{shown.id}/logo"' in html
-    assert '<span class="vendor-name">Nordic Goods</span>' in html
+    assert f'<a class="vendor-name" href="/v/{shown.slug}">Nordic Goods</a>' in html
     assert "Paused Shop" not in html
 
 

@@ -55,3 +55,13 @@ def test_right_to_left_languages_set_the_page_direction(app):
             assert text_direction() == "rtl"
         with force_locale("de"):
             assert text_direction() == "ltr"
+
+
+def test_a_job_without_a_request_speaks_the_default_language_and_currency(app):
+    from flask_babel import gettext
+
+    from marketplace.i18n import current_currency
+
+    with app.app_context():
+        assert gettext("Log in") == "Log in"
+        assert current_currency() == "EUR"
