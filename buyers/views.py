@@ -93,6 +93,7 @@ def sort_labels() -> list[tuple[str, str]]:
 
 
 @bp.get("/")
+@cached_for_anonymous("home")
 def home() -> ResponseReturnValue:
     return render_template(
         "buyers/home.html",

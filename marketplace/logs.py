@@ -154,6 +154,8 @@ def init_app(app: Flask) -> None:
     def log_request(response: Response) -> Response:
         request_id = g.get("request_id") or request_id_from(None)
         response.headers[REQUEST_ID_HEADER] = request_id
+        if not request_log.isEnabledFor(logging.INFO):
+            return response  # LOG_LEVEL=WARNING: don't build a record nobody will see
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
         request_log.info(

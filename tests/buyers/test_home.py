@@ -10,6 +10,7 @@ from PIL import Image
 from sqlalchemy import event
 
 from marketplace.admin.seed import make_logo
+from marketplace.cache import bump_catalog_generation
 from marketplace.extensions import db
 from tests.factories import make_category, make_product, make_vendor
 from vendors.models import ProductStatus, StockLevel, Variant, VendorStatus
@@ -160,6 +161,7 @@ def test_the_vendor_strip_shows_approved_vendors_with_their_logos(client):
 def test_the_home_page_costs_the_same_number_of_queries_for_3_or_12_products(client):
     def statements_for_home() -> int:
         client.get("/")  # warm up: the first request may set up things once per process
+        bump_catalog_generation()  # what the index job does after a change: no cached page
         with _counting_statements() as statements:
             assert client.get("/").status_code == 200
         return len(statements)
@@ -175,7 +177,9 @@ def test_the_home_page_costs_the_same_number_of_queries_for_3_or_12_products(cli
 
     assert len(_cards(client.get("/").get_data(as_text=True))) == 12
     assert with_three == with_twelve
-    assert with_three <= 4, with_three
+    # The home page's own three, plus what a catalog change makes every page reload once
+    # (the header's category tree, the exchange rates).
+    assert 0 < with_three <= 5, with_three
 
 
 def test_the_logo_route_serves_the_png_with_cache_headers(client):
