@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import re
-from contextlib import contextmanager
 
 from PIL import Image
-from sqlalchemy import event
 
 from marketplace.admin.seed import make_logo
 from marketplace.cache import bump_catalog_generation
 from marketplace.extensions import db
+from tests.buyers.conftest import counting_statements
 from tests.factories import make_category, make_product, make_vendor
 from vendors.models import ProductStatus, StockLevel, Variant, VendorStatus
 
@@ -20,18 +19,6 @@ def _cards(html: str) -> list[str]:
     return re.findall(r'<h3 class="product-title">([^<]*)</h3>', html)
 
 
-@contextmanager
-def _counting_statements():
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def test_home_shows_featured_products_with_vendor_price_and_stock(client):
@@ -162,7 +149,7 @@ def test_the_home_page_costs_the_same_number_of_queries_for_3_or_12_products(cli
     def statements_for_home() -> int:
         client.get("/")  # warm up: the first request may set up things once per process
         bump_catalog_generation()  # what the index job does after a change: no cached page
-        with _counting_statements() as statements:
+        with counting_statements() as statements:
             assert client.get("/").status_code == 200
         return len(statements)
 
