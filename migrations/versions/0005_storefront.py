@@ -1,6 +1,6 @@
 """storefront: the home page's featured-then-newest order comes from an index
 
-Revision ID: 0005_storefront
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-23 08:20:00
 
@@ -10,7 +10,7 @@ index on (status, featured) PostgreSQL sorted every approved product for it (160
 """
 from alembic import op
 
-revision = '0005_storefront'
+revision = '0005'
 down_revision = '0004'
 branch_labels = None
 depends_on = None
