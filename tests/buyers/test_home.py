@@ -11,7 +11,7 @@ from marketplace.admin.seed import make_logo
 from marketplace.cache import bump_catalog_generation
 from marketplace.extensions import db
 from tests.buyers.conftest import counting_statements
-from tests.factories import make_category, make_product, make_vendor
+from tests.factories import PASSWORD, make_category, make_product, make_user, make_vendor
 from vendors.models import ProductStatus, StockLevel, Variant, VendorStatus
 
 
@@ -204,3 +204,22 @@ def test_the_logo_route_404s_for_unknown_logoless_and_unapproved_vendors(client)
     assert client.get("/vendors/999999/logo").status_code == 404
     assert client.get(f"/vendors/{no_logo.id}/logo").status_code == 404
     assert client.get(f"/vendors/{suspended.id}/logo").status_code == 404
+
+
+def test_the_header_invites_visitors_and_buyers_to_sell_but_not_sellers(client, post_form):
+    owner = make_user("owner@example.com")
+    make_vendor(owner=owner)
+    make_user("shopper@example.com")
+    db.session.commit()
+
+    anonymous = client.get("/").get_data(as_text=True)
+    post_form("/login", {"email": "shopper@example.com", "password": PASSWORD})
+    buyer = client.get("/").get_data(as_text=True)
+    post_form("/logout")
+    post_form("/login", {"email": "owner@example.com", "password": PASSWORD})
+    seller = client.get("/").get_data(as_text=True)
+
+    assert 'href="/vendor/apply"' in anonymous
+    assert 'href="/vendor/apply"' in buyer
+    assert 'href="/vendor/apply"' not in seller
+    assert 'href="/vendor/"' in seller
