@@ -23,6 +23,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
+from marketplace.db import MAX_ID
 from marketplace.search import Sort
 
 MAX_QUERY_LENGTH = 200
@@ -63,9 +64,11 @@ class CatalogQuerySchema(Schema):
 
     q = fields.String(load_default="", metadata={
         "description": f"Words to search for (at most {MAX_QUERY_LENGTH} characters are used)."})
-    category = fields.Integer(load_default=None, validate=validate.Range(min=1), metadata={
+    category = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID),
+                              metadata={
         "description": "A category id: products in it and all its sub-categories."})
-    vendor = fields.List(fields.Integer(validate=validate.Range(min=1)), load_default=list,
+    vendor = fields.List(fields.Integer(validate=validate.Range(min=1, max=MAX_ID)),
+                         load_default=list,
                          metadata={"description": "Vendor ids (repeatable; any of them)."})
     price_min = fields.Decimal(load_default=None, allow_nan=False,
                                validate=validate.Range(min=0, max=MAX_PRICE), metadata={

@@ -6,6 +6,17 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route stops at the largest row id: a longer number is a 404."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002  (werkzeug's name)
+        from marketplace.db import MAX_ID
+
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -20,6 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from marketplace.config import build_config
 
     app.config.from_mapping(build_config(app.instance_path, overrides))
+    app.url_map.converters["int"] = IdConverter
 
     # Importing the models registers every table on the metadata that migrations compare to.
     import buyers.models  # noqa: F401

@@ -21,6 +21,9 @@ NAMING_CONVENTION = {
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# No row id is larger; a bigger number from a URL or a form is "no such object", and must
+# never reach the database (which would refuse to compare it: an error, not an answer).
+MAX_ID = 2**63 - 1
 
 
 def utcnow() -> dt.datetime:

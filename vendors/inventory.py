@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from marketplace.db import utcnow
+from marketplace.db import MAX_ID, utcnow
 from marketplace.extensions import db
 from marketplace.jobs import enqueue_after_commit
 from marketplace.scoping import vendor_select
@@ -210,7 +210,8 @@ def _owned_location(vendor_id: int, location_id: Any) -> StockLocation:
 
 
 def _owned(model: Any, vendor_id: int, object_id: Any) -> Any:
-    if not isinstance(object_id, int) or isinstance(object_id, bool):
+    if not isinstance(object_id, int) or isinstance(object_id, bool) or not (
+            0 < object_id <= MAX_ID):
         return None
     return db.session.scalar(vendor_select(model, vendor_id).where(model.id == object_id))
 

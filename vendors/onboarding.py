@@ -149,6 +149,10 @@ def update_profile(actor: Actor, profile: Profile) -> Vendor:
     elif profile.remove_logo:
         vendor.logo, vendor.logo_mime = None, None
     db.session.flush()
+    # The storefront shows the description and logo on the shop's and its products' pages,
+    # which are cached until the next index write: make that write.
+    enqueue_after_commit("search", REINDEX_VENDOR, vendor.id,
+                         job_id=f"reindex-vendor-{vendor.id}")
     return vendor
 
 
@@ -164,12 +168,14 @@ def set_vacation(actor: Actor, on_vacation: bool, message: str = "") -> Vendor:
         raise InvalidInput(_("Use at most %(num)d characters.", num=MAX_VACATION_MESSAGE),
                            field="message")
     vendor = db.session.get(Vendor, actor.vendor_id)
-    changed = vendor.on_vacation != bool(on_vacation)
+    before = (vendor.on_vacation, vendor.vacation_message)
     vendor.on_vacation = bool(on_vacation)
     vendor.vacation_message = (message or None) if on_vacation else vendor.vacation_message
     db.session.flush()
-    if changed:
-        enqueue_after_commit("search", REINDEX_VENDOR, vendor.id)
+    if (vendor.on_vacation, vendor.vacation_message) != before:
+        # Buyers see the mode and its message on the shop's and products' (cached) pages.
+        enqueue_after_commit("search", REINDEX_VENDOR, vendor.id,
+                             job_id=f"reindex-vendor-{vendor.id}")
     return vendor
 
 

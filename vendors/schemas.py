@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
+from marketplace.db import MAX_ID
 from marketplace.pagination import PageQuerySchema
 from vendors.countries import country_codes
 from vendors.inventory import (
@@ -31,7 +32,7 @@ def _country(value: str) -> None:
 
 def _id(*, strict: bool = True, **kwargs) -> fields.Integer:
     """An object id: a whole number from 1 (query strings are text, so not strict there)."""
-    return fields.Integer(strict=strict, validate=validate.Range(min=1), **kwargs)
+    return fields.Integer(strict=strict, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 class StrictBody(Schema):

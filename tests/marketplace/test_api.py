@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from marketplace.extensions import db
@@ -279,3 +280,21 @@ def test_openapi_path_converts_werkzeug_converters():
           "schema": {"type": "string", "format": "uuid"}},
          {"in": "path", "name": "slug", "required": True, "schema": {"type": "string"}}],
     )
+
+
+HUGE = str(2**63)
+
+
+@pytest.mark.parametrize("path", [
+    f"/api/v1/categories/{HUGE}",
+    f"/api/v1/catalog/products/{HUGE}",
+    f"/api/v1/catalog/products?vendor={HUGE}",
+    f"/api/v1/catalog/products?category={HUGE}",
+    f"/p/{HUGE}-anything",
+    f"/vendors/{HUGE}/logo",
+    f"/search?q=chair&vendor={HUGE}",
+])
+def test_an_id_larger_than_any_row_is_a_clear_4xx_never_a_500(client, path):
+    answer = client.get(path, headers={"Accept": "application/json"})
+
+    assert answer.status_code in {404, 422}

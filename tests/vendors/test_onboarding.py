@@ -200,8 +200,8 @@ def test_vacation_mode_keeps_listings_visible_but_not_buyable(client, post_form,
     assert state_on == (True, "Back on 2 September.", False)
     db.session.refresh(vendor)
     assert (vendor.on_vacation, vendor.accepts_orders) == (False, True)
-    # Reindexed when the mode changed (on, then off), not when only the message did.
-    assert _outbox() == [("search", "vendors.search.reindex_vendor", [vendor.id])] * 2
+    # Reindexed whenever what buyers see changed: on, the new message, off.
+    assert _outbox() == [("search", "vendors.search.reindex_vendor", [vendor.id])] * 3
     assert "Vacation mode is off: buyers can buy again." in flashes(
         client.get("/vendor/shop").get_data(as_text=True))
 
