@@ -82,3 +82,17 @@ def test_the_migrations_match_the_models(app):
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, db.metadata) == []
+
+
+def test_processes_starting_together_all_read_the_same_whole_key(tmp_path, monkeypatch):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from marketplace.config import load_secret_key
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with ProcessPoolExecutor(max_workers=8) as pool:
+        keys = list(pool.map(load_secret_key, [str(tmp_path)] * 32))
+
+    assert len(set(keys)) == 1
+    assert len(keys[0]) == 64
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]
