@@ -1,0 +1,21 @@
+"""vendor catalog editing: option types, translations, images, edit moderation (issue 3)
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-23 09:00:00
+"""
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
