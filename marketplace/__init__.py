@@ -37,7 +37,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     import buyers.models  # noqa: F401
     import payouts.models  # noqa: F401
     import vendors.models  # noqa: F401
-    from marketplace import fx, i18n, jobs, logs, models  # noqa: F401
+    import vendors.order_models  # noqa: F401
+    import vendors.shipping_models  # noqa: F401
+    from marketplace import fx, i18n, jobs, logs, models, tax  # noqa: F401
     from marketplace.extensions import csrf, db, login_manager, migrate
     from marketplace.payments import models as payment_models  # noqa: F401
     from marketplace.search import tables  # noqa: F401  (search tables on the metadata)

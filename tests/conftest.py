@@ -132,6 +132,12 @@ def _clean(app: Flask) -> None:
         conn.execute(sa.insert(ExchangeRate), [
             {"currency": code, "per_base_micro": micro} for code, micro in STARTING_RATES.items()
         ])
+        from marketplace.tax import STARTING_TAX_RATES, TaxRate
+
+        conn.execute(sa.insert(TaxRate), [
+            {"country": country, "rate_bp": rate_bp, "inclusive": inclusive, "name": name}
+            for country, rate_bp, inclusive, name in STARTING_TAX_RATES
+        ])
     from marketplace.kv import get_redis
 
     get_redis(app).flushdb()

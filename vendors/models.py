@@ -258,11 +258,17 @@ class StockLevel(Timestamped, db.Model):
 
 
 class MovementReason(enum.StrEnum):
-    """Why a stock level changed. Checkout and returns add their own reasons later."""
+    """Why a stock level changed.
+
+    ``sale`` is a paid order taking reserved units off the shelf; ``order_cancelled`` puts a
+    cancelled, not yet shipped sub-order's units back (migration 0007 added both).
+    """
 
     RECEIVED = "received"
     DAMAGED = "damaged"
     COUNT_CORRECTION = "count_correction"
+    SALE = "sale"
+    ORDER_CANCELLED = "order_cancelled"
 
 
 class StockMovement(db.Model):
