@@ -14,7 +14,7 @@ TEST_REDIS_URL    ?= redis://127.0.0.1:6379
 export TEST_POSTGRES_URL TEST_REDIS_URL
 
 .PHONY: run test install translations migrate seed services chromium lint \
-        i18n-extract i18n-update bench clean
+        i18n-extract i18n-update bench bench-import bench-checkout bench-payouts bench-settlement clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,13 +42,16 @@ run: translations seed
 	@echo "  Demo logins (password: marketplace-demo): admin@example.com, buyer@example.com, vendor1@example.com"
 	@echo ""
 	@set -e; \
+	$(BIN)/flask marketplace release-expired --every 60 >/dev/null & sweeper=$$!; \
+	worker=; \
+	trap 'kill $$sweeper $$worker 2>/dev/null' EXIT INT TERM; \
 	if [ -n "$$REDIS_URL" ]; then \
 	  $(BIN)/flask marketplace worker & worker=$$!; \
-	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  echo "  Job worker started (pid $$worker) on $$REDIS_URL"; \
 	else \
 	  echo "  Jobs run in-process (REDIS_URL unset)"; \
 	fi; \
+	echo "  Unpaid orders give their stock back after CHECKOUT_RESERVATION_MINUTES (sweeper pid $$sweeper)"; \
 	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-0} LOG_FORMAT=$${LOG_FORMAT:-text} \
 	  $(BIN)/flask run --host $(HOST) --port $(PORT) --no-reload
 
@@ -97,6 +100,31 @@ bench: install services
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The catalog CSV import benchmark (bench/README.md): a 10,000-row file for a vendor with two
+# stock locations, imported through the job path on PostgreSQL and SQLite; prints rows/s.
+bench-import: install services
+	$(BIN)/python -m bench.catalog_import $(BENCH_ARGS)
+
+# The checkout benchmark (bench/README.md): buyers with 3-shop carts checking out and paying
+# with the sandbox through gunicorn on PostgreSQL, driven from a second process; orders/s.
+bench-checkout: install services
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "Installing Debian's wrk for the benchmark..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+	$(BIN)/python -m bench.checkout $(BENCH_ARGS)
+
+# Payout correctness (bench/README.md): concurrent payout requests against one balance, the
+# payout job run concurrently, workers killed between Stripe's answer and the commit.
+bench-payouts: install services
+	$(BIN)/python -m bench.payout_races $(BENCH_ARGS)
+
+# Settlement at scale (bench/settlement.py): 1,000,000 paid order lines generated in SQL, the
+# settlement job's wall time and peak memory, a second (idempotent) run, check-books.
+bench-settlement: install services
+	$(BIN)/python -m bench.settlement $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance test-artifacts .pytest_cache

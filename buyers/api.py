@@ -52,6 +52,11 @@ def _money(money: Money | None) -> dict[str, Any] | None:
     return {"amount_minor": money.amount_minor, "currency": money.currency}
 
 
+def _approximate(money: Money | None, currency: str,
+                 rates: dict[str, int]) -> dict[str, Any] | None:
+    return _money(approximate(money, currency, rates)) if money is not None else None
+
+
 def _stars(x100: int, count: int) -> float | None:
     return x100 / 100 if count else None
 
@@ -72,6 +77,8 @@ def _summary(card: ProductCard, currency: str, rates: dict[str, int],
         "price": _money(card.lowest_price),
         "price_varies": card.price_varies,
         "approximate_price": _money(approximate(card.lowest_price, currency, rates)),
+        "compare_at_price": _money(card.compare_at),
+        "approximate_compare_at_price": _approximate(card.compare_at, currency, rates),
         "in_stock": card.in_stock,
         "rating": _stars(card.rating_x100, card.rating_count),
         "rating_count": card.rating_count,
@@ -172,7 +179,7 @@ def search_products():
 )
 def get_product(product_id: int):
     currency = detail_query.load(request.args)["currency"]
-    detail = product_detail(product_id)
+    detail = product_detail(product_id, str(get_locale()))
     if detail is None:
         abort(404, description=_("There is no product with id %(id)s.", id=product_id))
     rates = current_rates()
@@ -180,9 +187,11 @@ def get_product(product_id: int):
     return jsonify(detail_schema.dump({
         "id": detail.id,
         "title": detail.title,
+        "title_locale": detail.title_locale,
         "slug": detail.slug,
         "url": url_for("buyers.product", product_id=detail.id, slug=detail.slug),
         "description": detail.description,
+        "description_locale": detail.description_locale,
         "categories": [{"id": n.id, "name": n.name, "slug": n.slug}
                        for n in category_tree().path(detail.category_id)],
         "vendor": {"id": vendor.id, "name": vendor.name, "slug": vendor.slug,
@@ -199,6 +208,8 @@ def get_product(product_id: int):
         "variants": [
             {"id": v.id, "sku": v.sku, "attributes": v.attributes, "price": _money(v.price),
              "approximate_price": _money(approximate(v.price, currency, rates)),
+             "compare_at_price": _money(v.compare_at),
+             "approximate_compare_at_price": _approximate(v.compare_at, currency, rates),
              "available": v.available, "in_stock": v.in_stock}
             for v in detail.variants
         ],

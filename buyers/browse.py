@@ -143,7 +143,7 @@ def _run(query: SearchQuery) -> ListingData:
     names = {int(v.value): v.label for v in result.facets.get(FACET_VENDOR, ())
              if v.value.isdigit() and v.label}
     missing = [vid for vid in query.vendor_ids if vid not in names]
-    return ListingData(result=result, cards=cards_for(result.product_ids),
+    return ListingData(result=result, cards=cards_for(result.product_ids, query.locale),
                        vendor_names={**_vendor_names(missing), **names})
 
 

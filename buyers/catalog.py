@@ -13,8 +13,9 @@ import datetime as dt
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from flask import current_app
 from sqlalchemy import and_, func, select
 
 from marketplace.cache import cached, memoized
@@ -25,13 +26,18 @@ from marketplace.money import Money
 from vendors.models import (
     Product,
     ProductStatus,
+    ProductTranslation,
     StockLevel,
     StockLocation,
     Variant,
     Vendor,
     VendorStatus,
 )
+from vendors.rich_text import plain_text
 from vendors.search import visible_products
+
+# A meta description longer than this is cut at a word (search engines show about as much).
+SUMMARY_LENGTH = 160
 
 # --- The category tree ----------------------------------------------------------------------
 
@@ -91,6 +97,20 @@ def category_tree() -> CategoryTree:
     return memoized("category-tree", _load_tree)
 
 
+def default_locale() -> str:
+    """The locale of a product's own title and description (translations cover the rest)."""
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def shown_compare_at(price_minor: int, compare_at_minor: int | None,
+                     currency: str) -> Money | None:
+    """The "was" price to strike through beside ``price_minor``: only when it is higher
+    (a vendor's stale compare-at price below a new price is no saving)."""
+    if compare_at_minor is None or compare_at_minor <= price_minor:
+        return None
+    return Money(int(compare_at_minor), currency)
+
+
 def current_rates() -> dict[str, int]:
     """Exchange rates, from one query per catalog generation per process. A rate change
     rebuilds the index (every base-currency price moves), which bumps the generation."""
@@ -116,6 +136,11 @@ class ProductCard:
     rating_x100: int = 0
     rating_count: int = 0
     vendor_slug: str = ""
+    # The cheapest variant's "was" price, when higher than its price (struck through).
+    compare_at: Money | None = None
+    # The title's language when it is not the page's: the default locale's title shown on a
+    # page in a language the vendor has not translated it into ("" otherwise).
+    lang: str = ""
 
 
 @functools.cache
@@ -124,12 +149,18 @@ def card_select():
 
     Prices and stock are correlated subqueries, so the database computes them only for the
     rows that survive the caller's filter and LIMIT. Built once: constructing it costs more
-    than running it for a page of cards.
+    than running it for a page of cards. Titles are the default locale's
+    (:func:`in_locale` translates a page of cards).
     """
     in_vendor_currency = and_(Variant.product_id == Product.id,
                               Variant.currency == Vendor.default_currency)
     low = select(func.min(Variant.price_minor)).where(in_vendor_currency).scalar_subquery()
     high = select(func.max(Variant.price_minor)).where(in_vendor_currency).scalar_subquery()
+    # The compare-at price of a cheapest variant (the highest, when several share that price).
+    was = (select(Variant.compare_at_minor).where(in_vendor_currency)
+           .order_by(Variant.price_minor, Variant.compare_at_minor.desc().nulls_last(),
+                     Variant.id)
+           .limit(1).scalar_subquery())
     available = (
         select(func.coalesce(func.sum(StockLevel.on_hand - StockLevel.reserved), 0))
         .join(Variant, Variant.id == StockLevel.variant_id)
@@ -139,7 +170,7 @@ def card_select():
     return (
         select(Product.id, Product.title, Product.slug, Product.featured, Vendor.id,
                Vendor.name, Vendor.logo.is_not(None), Vendor.default_currency, low, high,
-               available, Product.rating_total, Product.rating_count, Vendor.slug)
+               available, Product.rating_total, Product.rating_count, Vendor.slug, was)
         .join(Vendor, Vendor.id == Product.vendor_id)
         .where(visible_products())
     )
@@ -147,24 +178,52 @@ def card_select():
 
 def card_from_row(row: Sequence) -> ProductCard:
     (pid, title, slug, featured, vid, vname, has_logo, currency, low, high, available,
-     rating_total, rating_count, vendor_slug) = row
+     rating_total, rating_count, vendor_slug, was) = row
     return ProductCard(
         id=pid, title=title, slug=slug, featured=bool(featured), vendor_id=vid,
         vendor_name=vname, vendor_has_logo=bool(has_logo), lowest_price=Money(int(low), currency),
         price_varies=low != high, in_stock=int(available or 0) > 0,
         rating_x100=rating_total * 100 // rating_count if rating_count else 0,
         rating_count=rating_count, vendor_slug=vendor_slug,
+        compare_at=shown_compare_at(int(low), was, currency),
     )
 
 
-def cards_for(product_ids: Sequence[int]) -> list[ProductCard]:
-    """Cards for ``product_ids`` in that order, in one query. Ids no longer visible (the
-    index lags the database by one job) are left out."""
+def translated_titles(product_ids: Iterable[int], locale: str) -> dict[int, str]:
+    """Product id -> its title in ``locale``, for those of ``product_ids`` translated into
+    it, in one query."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(ProductTranslation.product_id, ProductTranslation.title)
+        .where(ProductTranslation.product_id.in_(ids), ProductTranslation.locale == locale)
+    ).all()
+    return {pid: title for pid, title in rows if title and title.strip()}
+
+
+def in_locale(cards: Sequence[ProductCard], locale: str) -> list[ProductCard]:
+    """``cards`` with their titles in ``locale`` where the vendor translated them: one query
+    for the whole page, none in the default locale. An untranslated card keeps the default
+    title, marked with its language."""
+    default = default_locale()
+    if locale == default or not cards:
+        return list(cards)
+    titles = translated_titles((card.id for card in cards), locale)
+    return [replace(card, title=titles[card.id]) if card.id in titles
+            else replace(card, lang=default) for card in cards]
+
+
+def cards_for(product_ids: Sequence[int], locale: str | None = None) -> list[ProductCard]:
+    """Cards for ``product_ids`` in that order, titled in ``locale`` (None: the default
+    locale), in one query (two in another locale). Ids no longer visible (the index lags
+    the database by one job) are left out."""
     if not product_ids:
         return []
     rows = db.session.execute(card_select().where(Product.id.in_(list(product_ids)))).all()
     by_id = {row[0]: card_from_row(row) for row in rows}
-    return [by_id[pid] for pid in product_ids if pid in by_id]
+    cards = [by_id[pid] for pid in product_ids if pid in by_id]
+    return in_locale(cards, locale) if locale else cards
 
 
 # --- The product page -----------------------------------------------------------------------
@@ -177,6 +236,8 @@ class VariantView:
     attributes: dict[str, str]
     price: Money
     available: int
+    # The "was" price, only when higher than ``price``.
+    compare_at: Money | None = None
 
     @property
     def in_stock(self) -> bool:
@@ -214,6 +275,37 @@ class ProductDetail:
     variants: tuple[VariantView, ...]
     # Attribute name -> its values in first-seen order, e.g. ("size", ("S", "M")).
     axes: tuple[tuple[str, tuple[str, ...]], ...]
+    # The locales ``title`` and ``description`` are written in (the default locale's, until
+    # :meth:`in_locale` picks a translation).
+    title_locale: str = ""
+    description_locale: str = ""
+    # The vendor's translations: (locale, title, description), in locale order.
+    translations: tuple[tuple[str, str, str], ...] = ()
+
+    def in_locale(self, locale: str) -> ProductDetail:
+        """This product with its title and description in ``locale`` where the vendor wrote
+        them, else the default locale's (each on its own: a translated title with an empty
+        description shows the default description)."""
+        for code, title, description in self.translations:
+            if code == locale:
+                return replace(
+                    self,
+                    title=title if title.strip() else self.title,
+                    title_locale=locale if title.strip() else self.title_locale,
+                    description=description if description.strip() else self.description,
+                    description_locale=(locale if description.strip()
+                                        else self.description_locale),
+                )
+        return self
+
+    @property
+    def summary(self) -> str:
+        """The description as plain text, cut at a word to about ``SUMMARY_LENGTH``
+        characters (the page's meta description)."""
+        words = " ".join(plain_text(self.description).split())
+        if len(words) <= SUMMARY_LENGTH:
+            return words
+        return words[:SUMMARY_LENGTH].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
 
     @property
     def lowest_price(self) -> Money:
@@ -276,6 +368,7 @@ def _load_product(product_id: int) -> ProductDetail | None:
     # (variant, stock level); a variant without stock rows comes once with no country.
     rows = db.session.execute(
         select(Variant.id, Variant.sku, Variant.price_minor, Variant.attributes,
+               Variant.compare_at_minor,
                StockLocation.country, StockLevel.on_hand - StockLevel.reserved)
         .outerjoin(StockLevel, StockLevel.variant_id == Variant.id)
         .outerjoin(StockLocation, StockLocation.id == StockLevel.location_id)
@@ -285,10 +378,10 @@ def _load_product(product_id: int) -> ProductDetail | None:
     if not rows:  # its last priced variant went between the two queries
         return None
     available: dict[int, int] = defaultdict(int)
-    described: dict[int, tuple[str, int, dict]] = {}
+    described: dict[int, tuple[str, int, dict, int | None]] = {}
     countries: list[str] = []
-    for vid, sku, price, attrs, country, units in rows:
-        described.setdefault(vid, (sku, price, attrs or {}))
+    for vid, sku, price, attrs, compare_at, country, units in rows:
+        described.setdefault(vid, (sku, price, attrs or {}, compare_at))
         available[vid] += int(units or 0)
         if units and country not in countries:
             countries.append(country)
@@ -296,8 +389,20 @@ def _load_product(product_id: int) -> ProductDetail | None:
         VariantView(id=vid, sku=sku, price=Money(price, row.default_currency),
                     attributes={str(k): str(v) for k, v in attrs.items()
                                 if v is not None and str(v).strip()},
-                    available=max(available[vid], 0))
-        for vid, (sku, price, attrs) in described.items()
+                    available=max(available[vid], 0),
+                    compare_at=shown_compare_at(price, compare_at, row.default_currency))
+        for vid, (sku, price, attrs, compare_at) in described.items()
+    )
+    default = default_locale()
+    translations = tuple(
+        (locale, title or "", description or "")
+        for locale, title, description in db.session.execute(
+            select(ProductTranslation.locale, ProductTranslation.title,
+                   ProductTranslation.description)
+            .where(ProductTranslation.product_id == product_id,
+                   ProductTranslation.locale != default)
+            .order_by(ProductTranslation.locale)
+        )
     )
     rating_x100, rating_count = _vendor_rating(row.vendor_id)
     vendor = VendorCard(
@@ -311,15 +416,19 @@ def _load_product(product_id: int) -> ProductDetail | None:
         category_id=row.category_id,
         rating_x100=row.rating_total * 100 // row.rating_count if row.rating_count else 0,
         rating_count=row.rating_count, created_at=row.created_at, vendor=vendor,
-        variants=variants, axes=_axes(variants),
+        variants=variants, axes=_axes(variants), title_locale=default,
+        description_locale=default, translations=translations,
     )
 
 
-def product_detail(product_id: int) -> ProductDetail | None:
+def product_detail(product_id: int, locale: str | None = None) -> ProductDetail | None:
     """A visible product with its variants (priced in the vendor's currency), stock per
-    variant and its vendor's card, or None. Two queries (three the first time a process
-    meets its vendor in a generation), then cached per generation."""
-    return cached("product", str(int(product_id)), lambda: _load_product(int(product_id)))
+    variant and its vendor's card, or None; its title and description in ``locale`` where
+    translated (None: the default locale's). Three queries (four the first time a process
+    meets its vendor in a generation), then cached per generation with every translation,
+    so one entry serves every language."""
+    detail = cached("product", str(int(product_id)), lambda: _load_product(int(product_id)))
+    return detail.in_locale(locale) if detail is not None and locale else detail
 
 
 # --- The vendor storefront ------------------------------------------------------------------

@@ -8,6 +8,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -57,6 +58,9 @@ class CartLine(db.Model):
         ForeignKey("variants.id", ondelete="CASCADE"), index=True
     )
     quantity: Mapped[int] = mapped_column(Integer)
+    # The vendor's price when the buyer last saw it: a change is flagged, never bought blind.
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
     added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     cart: Mapped[Cart] = relationship(back_populates="lines")

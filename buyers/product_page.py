@@ -39,6 +39,10 @@ class ProductView:
     selected: VariantView | None
     axes: list[Axis]
     approximate_price: Money | None
+    # The selected variant's compare-at ("was") price when higher than its price, and that
+    # in the buyer's currency.
+    compare_at: Money | None
+    approximate_compare_at: Money | None
     # The selected variant's stock_state: "in", "low" or "out".
     state: str
     # What the script needs, one entry per variant (rendered with |tojson).
@@ -78,6 +82,10 @@ def stock_state(variant: VariantView | None) -> str:
     return "low" if variant.available <= LOW_STOCK else "in"
 
 
+def _formatted(price: Money | None, locale: str) -> str | None:
+    return price.format(locale) if price is not None else None
+
+
 def product_view(detail: ProductDetail, args: Mapping[str, str], *, currency: str,
                  rates: Mapping[str, int], locale: str) -> ProductView:
     """The picker's state for the variant ``args`` ask for (else the first one in stock),
@@ -99,16 +107,21 @@ def product_view(detail: ProductDetail, args: Mapping[str, str], *, currency: st
             "in_stock": v.in_stock,
             "state": stock_state(v),
             "price": v.price.format(locale),
-            "approximate": (approx.format(locale)
-                            if (approx := approximate(v.price, currency, rates)) else None),
+            "approximate": _formatted(approximate(v.price, currency, rates), locale),
+            "compare_at": _formatted(v.compare_at, locale),
+            "approximate_compare_at": _formatted(
+                approximate(v.compare_at, currency, rates) if v.compare_at else None, locale),
         }
         for v in detail.variants
     ]
     price = selected.price if selected else None
+    compare_at = selected.compare_at if selected else None
     return ProductView(
         selected=selected,
         axes=axes,
         approximate_price=approximate(price, currency, rates) if price else None,
+        compare_at=compare_at,
+        approximate_compare_at=approximate(compare_at, currency, rates) if compare_at else None,
         state=stock_state(selected),
         variant_data=data,
     )

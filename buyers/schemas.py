@@ -204,12 +204,18 @@ class VendorRefSchema(Schema):
     slug = fields.String(required=True)
 
 
+COMPARE_AT = ("The \"was\" price struck through beside the price, in the vendor's currency; "
+              "null when there is none or it is not higher than the price.")
+TEXT_LANGUAGE = ("In the language `Accept-Language` asks for where the vendor translated it, "
+                 "else in the marketplace's default language.")
+
+
 class ProductSummarySchema(Schema):
     """A product in a list: its lowest price in the vendor's currency and an approximate
     conversion into the requested currency (null when they are the same)."""
 
     id = fields.Integer(required=True)
-    title = fields.String(required=True)
+    title = fields.String(required=True, metadata={"description": TEXT_LANGUAGE})
     slug = fields.String(required=True)
     url = fields.String(required=True, metadata={"description": "The product's page."})
     vendor = fields.Nested(VendorRefSchema, required=True)
@@ -217,6 +223,9 @@ class ProductSummarySchema(Schema):
     price_varies = fields.Boolean(required=True,
                                   metadata={"description": "Variants differ in price."})
     approximate_price = fields.Nested(MoneySchema, required=True, allow_none=True)
+    compare_at_price = fields.Nested(MoneySchema, required=True, allow_none=True, metadata={
+        "description": "The cheapest variant's compare-at price. " + COMPARE_AT})
+    approximate_compare_at_price = fields.Nested(MoneySchema, required=True, allow_none=True)
     in_stock = fields.Boolean(required=True)
     rating = fields.Float(required=True, allow_none=True,
                           metadata={"description": "Average stars, null when unrated."})
@@ -281,6 +290,9 @@ class VariantSchema(Schema):
     attributes = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     price = fields.Nested(MoneySchema, required=True)
     approximate_price = fields.Nested(MoneySchema, required=True, allow_none=True)
+    compare_at_price = fields.Nested(MoneySchema, required=True, allow_none=True,
+                                     metadata={"description": COMPARE_AT})
+    approximate_compare_at_price = fields.Nested(MoneySchema, required=True, allow_none=True)
     available = fields.Integer(required=True, metadata={"description": "Units that can be "
                                                         "bought now."})
     in_stock = fields.Boolean(required=True)
@@ -303,10 +315,14 @@ class BreadcrumbSchema(Schema):
 
 class ProductDetailSchema(Schema):
     id = fields.Integer(required=True)
-    title = fields.String(required=True)
+    title = fields.String(required=True, metadata={"description": TEXT_LANGUAGE})
+    title_locale = fields.String(required=True,
+                                 metadata={"description": "The language `title` is in."})
     slug = fields.String(required=True)
     url = fields.String(required=True)
-    description = fields.String(required=True)
+    description = fields.String(required=True, metadata={"description": TEXT_LANGUAGE})
+    description_locale = fields.String(required=True, metadata={
+        "description": "The language `description` is in."})
     categories = fields.List(fields.Nested(BreadcrumbSchema), required=True,
                              metadata={"description": "Root to leaf."})
     vendor = fields.Nested(VendorCardSchema, required=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from buyers.catalog import ProductCard, card_from_row, card_select
+from buyers.catalog import ProductCard, card_from_row, card_select, in_locale
 from marketplace.extensions import db
 from marketplace.models import Category
 from vendors.models import Product, Vendor, VendorStatus
@@ -61,17 +61,21 @@ def root_categories() -> list[CategoryChip]:
     return [CategoryChip(*row) for row in rows]
 
 
-def featured_products(limit: int = FEATURED_LIMIT) -> list[ProductCard]:
-    """Up to ``limit`` visible products, featured ones first, then the newest.
+def featured_products(limit: int = FEATURED_LIMIT, *,
+                      locale: str | None = None) -> list[ProductCard]:
+    """Up to ``limit`` visible products, featured ones first, then the newest, titled in
+    ``locale`` where translated (None: the default locale).
 
     The price is the lowest variant price in the vendor's currency; a product is in stock when
     its stock levels add up to more than zero available units (on hand minus reserved). A
-    product without a priced variant cannot be bought and is left out.
+    product without a priced variant cannot be bought and is left out. One query, and one
+    more for the titles in a locale other than the default.
     """
     rows = db.session.execute(
         card_select().order_by(Product.featured.desc(), Product.id.desc()).limit(limit)
     ).all()
-    return [card_from_row(row) for row in rows]
+    cards = [card_from_row(row) for row in rows]
+    return in_locale(cards, locale) if locale else cards
 
 
 def storefront_vendors(limit: int = VENDOR_STRIP_LIMIT) -> list[VendorBadge]:

@@ -14,17 +14,34 @@ from typing import Any
 from urllib.parse import quote
 
 from babel import Locale
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 from buyers import services
 from buyers.browse import SORT_LABELS, Scope, attribute_label, build_listing, shorter_queries
 from buyers.catalog import category_tree, current_rates, product_detail, vendor_profile
-from buyers.page_cache import anonymous_visitor, cached_for_anonymous
+from buyers.page_cache import (
+    anonymous_visitor,
+    cached_for_anonymous,
+    install,
+    placeholder_tokens,
+    with_visitor_token,
+)
 from buyers.prices import approximate
 from buyers.product_page import product_view
 from buyers.schemas import ATTRIBUTE_PREFIX, CatalogQuerySchema
@@ -33,6 +50,8 @@ from marketplace.i18n import current_currency
 from marketplace.money import Money
 
 bp = Blueprint("buyers", __name__, template_folder="templates")
+# Cache hits for visitors without cookies are answered before Flask (buyers.page_cache).
+bp.record_once(lambda state: install(state.app))
 
 # Logos change rarely; a day of caching spares the database, and the ETag lets browsers
 # revalidate cheaply after that.
@@ -96,7 +115,7 @@ def home() -> ResponseReturnValue:
     return render_template(
         "buyers/home.html",
         categories=services.root_categories(),
-        products=services.featured_products(),
+        products=services.featured_products(locale=_locale()),
         vendors=services.storefront_vendors(),
     )
 
@@ -106,16 +125,28 @@ def _fragment(name: str, parts: Any, template: str,
     """The page's main content, rendered by ``template`` with ``context()`` once per catalog
     generation for the same ``parts`` (the page's normalised arguments), language, currency
     and URL prefix, and kept in Redis (``marketplace.cache``). The layout around it, with
-    everything that differs per visitor, is rendered per request."""
+    everything that differs per visitor, is rendered per request; so is a CSRF token in the
+    content (a form's ``{{ csrf_token() }}``): it is stored as a placeholder and filled in with
+    this visitor's own."""
     if anonymous_visitor():  # the whole page is cached (buyers.page_cache): don't store twice
         return Markup(render_template(template, **context()))
+
+    def render() -> str:
+        with placeholder_tokens():
+            return render_template(template, **context())
+
     raw = repr((parts, _locale(), current_currency(), request.script_root))
     key = hashlib.sha256(raw.encode()).hexdigest()[:40]
-    return Markup(cached(f"page:{name}", key, lambda: render_template(template, **context())))
+    return Markup(with_visitor_token(cached(f"page:{name}", key, render)))
 
 
-def _page(title: str, content: Markup) -> str:
-    return render_template("buyers/_page.html", page_title=title, content=content)
+def _page(title: str, content: Markup, *, description: str = "",
+          description_locale: str = "") -> str:
+    """The layout around ``content``; ``description`` is the page's meta description, in
+    ``description_locale`` when that is not the page's language."""
+    return render_template("buyers/_page.html", page_title=title, content=content,
+                           page_description=description,
+                           page_description_locale=description_locale)
 
 
 @bp.get("/c/<slug>")
@@ -146,7 +177,8 @@ def search() -> ResponseReturnValue:
             suggestions = {
                 "queries": shorter_queries(args["q"]),
                 "categories": category_tree().roots,
-                "products": services.featured_products(SUGGESTED_PRODUCTS),
+                "products": services.featured_products(SUGGESTED_PRODUCTS,
+                                                       locale=_locale()),
             }
         return {"listing": listing, "suggestions": suggestions}
 
@@ -159,7 +191,9 @@ def search() -> ResponseReturnValue:
 @bp.get("/p/<int:product_id>")
 @cached_for_anonymous("product")
 def product(product_id: int, slug: str | None = None) -> ResponseReturnValue:
-    detail = product_detail(product_id)
+    # Title and description in the visitor's language where the vendor translated them; the
+    # language is part of every cache key below, so no visitor gets another's text.
+    detail = product_detail(product_id, _locale())
     if detail is None:
         abort(404)
     if slug != detail.slug:
@@ -174,7 +208,8 @@ def product(product_id: int, slug: str | None = None) -> ResponseReturnValue:
                              rates=current_rates(), locale=_locale()),
         "breadcrumbs": category_tree().path(detail.category_id),
     })
-    return _page(detail.title, content)
+    return _page(detail.title, content, description=detail.summary,
+                 description_locale=detail.description_locale)
 
 
 @bp.get("/v/<slug>")
@@ -216,6 +251,8 @@ def card_labels() -> dict[str, str]:
         "in_stock": _("In stock"),
         "out_of_stock": _("Out of stock"),
         "out_of_five": _("out of 5 stars"),
+        # A compare-at price struck through beside the price ("Was <del>€49.00</del>").
+        "was": _("Was %(price)s"),
     }
 
 
@@ -230,6 +267,15 @@ def product_path(product_id: int, slug: str) -> str:
 def approximate_filter(price, currency: str | None = None):
     """``{{ price|approximate }}``: the price in the buyer's currency, or None."""
     return approximate(price, currency or current_currency(), current_rates())
+
+
+@bp.get("/csrf-token")
+def csrf_token() -> ResponseReturnValue:
+    """This visitor's CSRF token, for the forms of a page the page cache served without one
+    (``marketplace/static/csrf.js`` asks when a form is used). Starts the session that holds it."""
+    response = jsonify(csrf_token=generate_csrf())
+    response.cache_control.no_store = True
+    return response
 
 
 @bp.get("/vendors/<int:vendor_id>/logo")

@@ -36,6 +36,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Importing the models registers every table on the metadata that migrations compare to.
     import buyers.models  # noqa: F401
     import payouts.models  # noqa: F401
+    import vendors.import_models  # noqa: F401
     import vendors.models  # noqa: F401
     import vendors.order_models  # noqa: F401
     import vendors.shipping_models  # noqa: F401
@@ -54,7 +55,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     jobs.init_app(app)
     logs.init_app(app)
 
+    import marketplace.admin.moderation  # noqa: F401  (adds the product review queue)
+    import vendors.catalog_api  # noqa: F401  (adds catalog editing to the vendor API)
+    import vendors.import_api  # noqa: F401  (adds catalog CSV files to the vendor API)
+    import vendors.order_api  # noqa: F401  (adds the shop's orders to the vendor API)
     from buyers.api import bp as catalog_api_bp
+    from buyers.cart_views import bp as cart_bp
+    from buyers.checkout_api import bp as checkout_api_bp
+    from buyers.checkout_views import bp as checkout_bp
+    from buyers.order_api import bp as buyer_orders_api_bp
+    from buyers.order_views import bp as buyer_orders_bp
     from buyers.views import bp as buyers_bp
     from marketplace.admin import seed  # noqa: F401  (adds `flask marketplace seed`)
     from marketplace.admin.views import bp as admin_bp
@@ -65,15 +75,21 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from marketplace.errors import register_error_handlers
     from marketplace.health import bp as health_bp
     from marketplace.payments.sandbox_views import bp as payments_sandbox_bp
+    from marketplace.payments.webhooks import bp as payments_bp
     from payouts.views import bp as payouts_bp
     from vendors import search as vendor_search  # noqa: F401  (adds `reindex`)
     from vendors.api import bp as vendor_api_bp
+    from vendors.image_views import bp as media_bp
     from vendors.views import bp as vendors_bp
 
     for blueprint in (auth_bp, buyers_bp, vendors_bp, payouts_bp, admin_bp, api_bp,
                       catalog_api_bp, health_bp):
         app.register_blueprint(blueprint)
-    for blueprint in (vendor_api_bp, payments_sandbox_bp):
+    for blueprint in (cart_bp, checkout_bp, checkout_api_bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (vendor_api_bp, payments_sandbox_bp, payments_bp, media_bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (buyer_orders_bp, buyer_orders_api_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     app.cli.add_command(marketplace_cli)

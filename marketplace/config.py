@@ -15,6 +15,11 @@ from pathlib import Path
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 
 
+# A signed Stripe webhook is accepted this long after Stripe signed it (Stripe's default):
+# older deliveries, e.g. a captured one replayed, are refused. Not configurable on purpose.
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -93,6 +98,8 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         "JOBS_EMBEDDED_WORKER": _bool("JOBS_EMBEDDED_WORKER", True),
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY") or None,
         "STRIPE_PUBLISHABLE_KEY": os.environ.get("STRIPE_PUBLISHABLE_KEY") or None,
+        # Verifies POST /webhooks/stripe (the endpoint's signing secret, whsec_...); the
+        # publishable key (pk_...) is what the pay page gives Stripe.js.
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
         # Where the Stripe client sends requests (tests point it at a fake Stripe server),
         # and how often it retries a lost answer (with the same idempotency key).
@@ -111,6 +118,13 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         "LANGUAGES": {"en": "English", "de": "Deutsch"},
         "CURRENCIES": ["EUR", "USD", "GBP", "JPY"],
         "DEFAULT_CURRENCY": os.environ.get("DEFAULT_CURRENCY", "EUR"),
+        # How long a placed, unpaid order holds its stock before it goes back on sale.
+        "CHECKOUT_RESERVATION_MINUTES": _int("CHECKOUT_RESERVATION_MINUTES", 15),
+        # A payout claimed longer ago than this with no outcome is resolved by asking the
+        # payment provider (longer than a transfer request with its retries can take).
+        "PAYOUT_RECONCILE_MINUTES": _int("PAYOUT_RECONCILE_MINUTES", 15),
+        # A vendor's earnings move from pending to available this long after the payment.
+        "SETTLEMENT_HOLD_DAYS": _int("SETTLEMENT_HOLD_DAYS", 7),
         "LOGIN_MAX_ATTEMPTS_PER_ACCOUNT": _int("LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", 5),
         "LOGIN_MAX_ATTEMPTS_PER_IP": _int("LOGIN_MAX_ATTEMPTS_PER_IP", 30),
         "LOGIN_THROTTLE_WINDOW_SECONDS": _int("LOGIN_THROTTLE_WINDOW_SECONDS", 900),
@@ -124,6 +138,9 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         # keeps recent pages in memory (0 = always ask Redis), and how many it keeps.
         "CATALOG_CACHE_LOCAL_SECONDS": _float("CATALOG_CACHE_LOCAL_SECONDS", 1.0),
         "CATALOG_CACHE_LOCAL_ENTRIES": _int("CATALOG_CACHE_LOCAL_ENTRIES", 256),
+        # The largest request body read at all (a 413 before reading more); the catalog CSV
+        # import (20 MB files) is the largest upload.
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024),
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
     }

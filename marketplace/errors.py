@@ -8,8 +8,22 @@ down, and the failed transaction is rolled back so nothing is half-written.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, jsonify, make_response, render_template, request
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
@@ -53,6 +67,27 @@ def error_response(status: int, title: str, message: str,
     )
 
 
+def _form_from_a_page_without_token() -> bool:
+    """A form POSTed with an empty CSRF token field by a visitor whose session has no token:
+    a form of a page the storefront's page cache served before they had a session (its token
+    fields stay empty until the page's script fetches one, see buyers/page_cache.py), sent
+    without JavaScript. A form without the field at all is not one of those."""
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    return (request.method == "POST" and not wants_json()
+            and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+            and request.form.get(field) == "" and field not in session)
+
+
+def _back_to_the_form() -> Response:
+    """A 303 to the page the form was on (a path of this site), else the home page."""
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.path.startswith("/"):
+        target = referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    else:
+        target = url_for("buyers.home")
+    return redirect(target, 303)
+
+
 def _messages() -> dict[int, tuple[str, str]]:
     return {
         400: (_("Bad request"), _("The request could not be understood.")),
@@ -69,6 +104,12 @@ def _messages() -> dict[int, tuple[str, str]]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
+        if _form_from_a_page_without_token():
+            # Nothing was done. The page it came from now renders with this visitor's token
+            # (the flash starts their session), so sending the form again works.
+            flash(_("Your visit had only just begun, so nothing was done yet: please send "
+                    "the form again."), "info")
+            return _back_to_the_form()
         return error_response(
             400,
             _("Form expired or invalid"),

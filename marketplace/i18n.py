@@ -23,6 +23,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_login import current_user
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from werkzeug.datastructures import LanguageAccept
 
 from marketplace.extensions import babel, db
 
@@ -32,30 +33,45 @@ RTL_LANGUAGES = {"ar", "he", "fa", "ur"}
 bp = Blueprint("i18n", __name__)
 
 
+def locale_for(chosen: str | None, accept_languages: LanguageAccept) -> str:
+    """The locale for an explicit ``chosen`` one (None: nothing chosen) and the browser's
+    ``Accept-Language``: the choice when it is a supported language, else the browser's best
+    match, else the default. The one rule :func:`select_locale` and the whole-page cache's
+    fast path (``buyers.page_cache``, which has no request context) both apply."""
+    languages = current_app.config["LANGUAGES"]
+    if chosen in languages:
+        return chosen
+    return accept_languages.best_match(list(languages)) or current_app.config[
+        "BABEL_DEFAULT_LOCALE"
+    ]
+
+
+def currency_for(chosen: str | None) -> str:
+    """The currency for an explicit ``chosen`` one (None: nothing chosen): the choice when
+    it is supported, else the default. Shared like :func:`locale_for`."""
+    if chosen in current_app.config["CURRENCIES"]:
+        return chosen
+    return current_app.config["DEFAULT_CURRENCY"]
+
+
 def select_locale() -> str:
     if not has_request_context():
         # Jobs and CLI commands have no visitor: they pass a locale explicitly with
         # force_locale, else they speak the default language.
         return current_app.config["BABEL_DEFAULT_LOCALE"]
-    languages = current_app.config["LANGUAGES"]
     chosen = session.get("locale")
     if current_user.is_authenticated and current_user.locale:
         chosen = current_user.locale
-    if chosen in languages:
-        return chosen
-    return request.accept_languages.best_match(list(languages)) or current_app.config[
-        "BABEL_DEFAULT_LOCALE"
-    ]
+    return locale_for(chosen, request.accept_languages)
 
 
 def current_currency() -> str:
     if not has_request_context():
         return current_app.config["DEFAULT_CURRENCY"]
-    currencies = current_app.config["CURRENCIES"]
     chosen = session.get("currency")
     if current_user.is_authenticated and current_user.currency:
         chosen = current_user.currency
-    return chosen if chosen in currencies else current_app.config["DEFAULT_CURRENCY"]
+    return currency_for(chosen)
 
 
 def text_direction() -> str:
@@ -88,7 +104,7 @@ class CurrencyChoiceSchema(Schema):
 
 
 def _load(schema: Schema, choices: list[str], field: str) -> dict[str, Any]:
-    data = schema.load(request.form.to_dict())
+    data = schema.load((request.form if request.method == "POST" else request.args).to_dict())
     try:
         validate.OneOf(choices)(data[field])
     except ValidationError as err:
@@ -96,21 +112,37 @@ def _load(schema: Schema, choices: list[str], field: str) -> dict[str, Any]:
     return data
 
 
-@bp.post("/preferences/language")
+# The switchers answer two forms. A logged-in user's header POSTs (with the CSRF token, like
+# every form that changes stored data) and the choice is saved in their profile too. A
+# visitor's header sends a GET: the choice only goes into this browser's session, and the
+# header carries no CSRF token, so the storefront's cached pages (buyers.page_cache) need
+# none for a visitor without a session. A GET from a logged-in user changes nothing (it is
+# what a link or an <img> on another site sends: it must not switch the currency a checkout
+# in progress charges in). Both work without JavaScript (the select's own submit button
+# inside <noscript>).
+
+
+def _may_switch() -> bool:
+    return request.method == "POST" or not current_user.is_authenticated
+
+
+@bp.route("/preferences/language", methods=["GET", "POST"])
 def set_language():
     data = _load(LocaleChoiceSchema(), list(current_app.config["LANGUAGES"]), "locale")
-    session["locale"] = data["locale"]
-    if current_user.is_authenticated:
+    if _may_switch():
+        session["locale"] = data["locale"]
+    if request.method == "POST" and current_user.is_authenticated:
         current_user.locale = data["locale"]
         db.session.commit()
     return redirect(_safe_next(data["next"]))
 
 
-@bp.post("/preferences/currency")
+@bp.route("/preferences/currency", methods=["GET", "POST"])
 def set_currency():
     data = _load(CurrencyChoiceSchema(), current_app.config["CURRENCIES"], "currency")
-    session["currency"] = data["currency"]
-    if current_user.is_authenticated:
+    if _may_switch():
+        session["currency"] = data["currency"]
+    if request.method == "POST" and current_user.is_authenticated:
         current_user.currency = data["currency"]
         db.session.commit()
     return redirect(_safe_next(data["next"]))

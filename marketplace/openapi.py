@@ -49,6 +49,7 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     404: ("NotFound", "No such resource."),
     405: ("MethodNotAllowed", "The resource does not accept this method."),
     409: ("Conflict", "The resource changed in a way that conflicts with the request."),
+    413: ("PayloadTooLarge", "The upload is larger than accepted; the message gives the limit."),
     422: ("ValidationFailed", "Some input is invalid; `error.fields` names each field."),
     429: ("TooManyRequests", "Rate limited; retry later."),
     503: ("Unavailable", "A backing service (database, Redis) is down; retry later."),

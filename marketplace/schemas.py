@@ -7,7 +7,35 @@ and page envelope schemas live with the paginator in ``marketplace.pagination``.
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+import unicodedata
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from marshmallow import Schema, ValidationError, fields
+
+
+class CleanString(fields.String):
+    """A string that can be stored and shown: no NUL byte, no lone surrogate (not encodable
+    as UTF-8), no other control character (``multiline`` allows tab, newline and carriage
+    return). Anything else is refused as a field error, never a database error."""
+
+    default_error_messages = {
+        "unclean": _l("Remove the invisible control characters from this field."),
+    }
+
+    def __init__(self, *args: Any, multiline: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.allowed = frozenset("\t\n\r") if multiline else frozenset()
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        for char in text:
+            if "\ud800" <= char <= "\udfff" or (
+                    unicodedata.category(char) == "Cc" and char not in self.allowed):
+                # str(): the lazy message translated now, and a plain list like the
+                # built-in fields' errors.
+                raise ValidationError([str(self.error_messages["unclean"])])
+        return text
 
 
 class CategorySchema(Schema):

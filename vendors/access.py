@@ -35,6 +35,8 @@ class Permission(enum.StrEnum):
     MANAGE_LOCATIONS = "manage_locations"
     MANAGE_THRESHOLDS = "manage_thresholds"
     VIEW_CATALOG = "view_catalog"
+    EDIT_CATALOG = "edit_catalog"
+    ARCHIVE_CATALOG = "archive_catalog"
     VIEW_STAFF = "view_staff"
     MANAGE_STAFF = "manage_staff"
     EDIT_PROFILE = "edit_profile"
@@ -43,15 +45,25 @@ class Permission(enum.StrEnum):
     VIEW_PAYOUTS = "view_payouts"
     MANAGE_PAYOUTS = "manage_payouts"
     MANAGE_TOKENS = "manage_tokens"
+    IMPORT_CATALOG = "import_catalog"
+    EXPORT_CATALOG = "export_catalog"
+    VIEW_SHIPPING = "view_shipping"
+    MANAGE_SHIPPING = "manage_shipping"
+    VIEW_ORDERS = "view_orders"
+    FULFIL_ORDERS = "fulfil_orders"
+    REJECT_ORDERS = "reject_orders"
 
 
 _EVERYONE = {
     Permission.VIEW_INVENTORY, Permission.ADJUST_STOCK, Permission.VIEW_CATALOG,
-    Permission.VIEW_STAFF,
+    Permission.EDIT_CATALOG, Permission.VIEW_STAFF, Permission.VIEW_SHIPPING,
+    Permission.VIEW_ORDERS, Permission.FULFIL_ORDERS,
 }
 _MANAGERS = _EVERYONE | {
-    Permission.MANAGE_LOCATIONS, Permission.MANAGE_THRESHOLDS, Permission.EDIT_PROFILE,
-    Permission.SET_VACATION, Permission.VIEW_PAYOUTS,
+    Permission.ARCHIVE_CATALOG, Permission.MANAGE_LOCATIONS, Permission.MANAGE_THRESHOLDS,
+    Permission.EDIT_PROFILE,
+    Permission.SET_VACATION, Permission.VIEW_PAYOUTS, Permission.IMPORT_CATALOG,
+    Permission.EXPORT_CATALOG, Permission.MANAGE_SHIPPING, Permission.REJECT_ORDERS,
 }
 ROLE_PERMISSIONS: dict[MemberRole, frozenset[Permission]] = {
     MemberRole.STAFF: frozenset(_EVERYONE),
@@ -67,6 +79,16 @@ SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         Permission.MANAGE_THRESHOLDS,
     }),
     "catalog:read": frozenset({Permission.VIEW_CATALOG}),
+    "catalog:write": frozenset({
+        Permission.VIEW_CATALOG, Permission.EDIT_CATALOG, Permission.ARCHIVE_CATALOG,
+    }),
+    "catalog:import": frozenset({
+        Permission.VIEW_CATALOG, Permission.IMPORT_CATALOG, Permission.EXPORT_CATALOG,
+    }),
+    "orders:read": frozenset({Permission.VIEW_ORDERS}),
+    "orders:write": frozenset({
+        Permission.VIEW_ORDERS, Permission.FULFIL_ORDERS, Permission.REJECT_ORDERS,
+    }),
 }
 SCOPES = tuple(SCOPE_PERMISSIONS)
 SCOPE_LABELS = {
@@ -74,6 +96,13 @@ SCOPE_LABELS = {
     "inventory:write": _l("Adjust stock, edit locations and low-stock thresholds "
                           "(includes reading inventory)"),
     "catalog:read": _l("Read products and variants"),
+    "catalog:write": _l("Create and edit products, variants and images, submit them for "
+                        "review, archive them (includes reading the catalog)"),
+    "catalog:import": _l("Import and export products, variants and stock as CSV files "
+                         "(includes reading products)"),
+    "orders:read": _l("Read the shop's orders"),
+    "orders:write": _l("Accept, reject and mark orders ready to ship (includes reading "
+                       "orders)"),
 }
 
 ROLE_LABELS = {
@@ -90,6 +119,9 @@ _REFUSALS = {
     Permission.MANAGE_THRESHOLDS: _l("Only owners and managers can change low-stock "
                                      "thresholds."),
     Permission.VIEW_CATALOG: _l("You can't see this shop's products."),
+    Permission.EDIT_CATALOG: _l("You can't edit this shop's products."),
+    Permission.ARCHIVE_CATALOG: _l("Only owners and managers can archive or restore "
+                                   "products."),
     Permission.VIEW_STAFF: _l("You can't see this shop's team."),
     Permission.MANAGE_STAFF: _l("Only owners can invite people, change roles or remove "
                                 "members."),
@@ -99,6 +131,14 @@ _REFUSALS = {
     Permission.VIEW_PAYOUTS: _l("Only owners and managers can see payout settings."),
     Permission.MANAGE_PAYOUTS: _l("Only owners can change payout settings."),
     Permission.MANAGE_TOKENS: _l("Only owners can see, create or revoke API tokens."),
+    Permission.IMPORT_CATALOG: _l("Only owners and managers can import catalog files."),
+    Permission.EXPORT_CATALOG: _l("Only owners and managers can export the catalog."),
+    Permission.VIEW_SHIPPING: _l("You can't see this shop's shipping rates."),
+    Permission.MANAGE_SHIPPING: _l("Only owners and managers can change shipping profiles "
+                                   "and rates."),
+    Permission.VIEW_ORDERS: _l("You can't see this shop's orders."),
+    Permission.FULFIL_ORDERS: _l("You can't accept orders or mark them ready to ship."),
+    Permission.REJECT_ORDERS: _l("Only owners and managers can reject an order."),
 }
 
 

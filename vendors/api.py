@@ -20,6 +20,7 @@ from flask import Blueprint, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from marketplace.errors import error_response
@@ -29,8 +30,17 @@ from marketplace.pagination import PageQuerySchema, paginate
 from marketplace.scoping import get_vendor_owned_or_404
 from vendors import inventory, tokens
 from vendors.access import SCOPE_PERMISSIONS, Actor, Permission
+from vendors.catalog_schemas import CatalogProductSchema
 from vendors.errors import register_error_handlers
-from vendors.models import Product, StockLevel, StockLocation, StockMovement, Variant
+from vendors.models import (
+    Product,
+    StockLevel,
+    StockLocation,
+    StockMovement,
+    Variant,
+    Vendor,
+    VendorStatus,
+)
 from vendors.schemas import (
     AdjustmentResultSchema,
     LevelQuerySchema,
@@ -43,7 +53,6 @@ from vendors.schemas import (
     StockMovementSchema,
     ThresholdSchema,
     VariantQuerySchema,
-    VendorProductSchema,
     VendorVariantSchema,
 )
 
@@ -59,7 +68,7 @@ adjustment_schema = StockAdjustmentSchema()
 adjustment_result_schema = AdjustmentResultSchema()
 movement_schema = StockMovementSchema()
 threshold_schema = ThresholdSchema()
-product_schema = VendorProductSchema()
+product_schema = CatalogProductSchema()
 variant_schema = VendorVariantSchema()
 low_stock_schema = LowStockSchema()
 page_query = PageQuerySchema()
@@ -89,6 +98,12 @@ def _authenticate() -> ResponseReturnValue | None:
     token = tokens.active_token(secret)
     if token is None:
         return _unauthorized(_("This API token is unknown or was revoked."), "invalid_token")
+    if db.session.scalar(select(Vendor.status).where(Vendor.id == token.vendor_id)) \
+            == VendorStatus.SUSPENDED:
+        # A suspended shop can't change its catalog, stock or orders behind the admins' back.
+        return error_response(403, _("Shop suspended"), _(
+            "This shop is suspended, so its API tokens don't work until the marketplace "
+            "reinstates it. The vendor portal shows why."))
     tokens.record_use(token.id)
     db.session.commit()
     g.actor = Actor.token(token.vendor_id, token.id, token.scopes)
@@ -292,19 +307,20 @@ def set_threshold(variant_id: int) -> ResponseReturnValue:
 @document(summary="List the shop's products", tags=["vendor catalog"],
           description=AUTH + "Scope: catalog:read. Every status, with variants.",
           parameters=[{"in": "query", "schema": ProductQuerySchema}],
-          responses={200: json_response(page_of(VendorProductSchema), "A page of products."),
+          responses={200: json_response(page_of(CatalogProductSchema), "A page of products."),
                      **error_responses(401, 403, 422)})
 @requires(Permission.VIEW_CATALOG)
 def list_products() -> ResponseReturnValue:
     query = product_query.load(request.args)
     stmt = inventory.products_select(g.actor.vendor_id, status=query["status"])
-    return _page(stmt.options(selectinload(Product.variants)), query, product_schema)
+    return _page(stmt.options(selectinload(Product.variants), selectinload(Product.translations),
+                              selectinload(Product.images)), query, product_schema)
 
 
 @bp.get("/products/<int:product_id>")
 @document(summary="One product", tags=["vendor catalog"],
           description=AUTH + "Scope: catalog:read.",
-          responses={200: json_response(VendorProductSchema, "The product."),
+          responses={200: json_response(CatalogProductSchema, "The product."),
                      **error_responses(401, 403, 404)})
 @requires(Permission.VIEW_CATALOG)
 def get_product(product_id: int) -> ResponseReturnValue:

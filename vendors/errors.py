@@ -59,6 +59,7 @@ def register_error_handlers(bp: Blueprint) -> None:
         titles = {
             403: _("Not allowed"),
             409: _("That can't be done"),
+            413: _("Too large"),
             422: _("Please check your input"),
         }
         fields = {error.field: [error.message]} if error.field else None

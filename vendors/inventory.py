@@ -31,6 +31,7 @@ from vendors.access import Actor, Permission
 from vendors.countries import country_codes
 from vendors.errors import InsufficientStock, InvalidInput, UnknownReference
 from vendors.models import (
+    MANUAL_REASONS,
     MovementReason,
     Product,
     ProductStatus,
@@ -169,11 +170,14 @@ def adjust_stock(actor: Actor, *, variant_id: Any, location_id: Any, reason: Any
 
 def _reason(raw: Any) -> MovementReason:
     try:
-        return MovementReason(raw)
+        reason = MovementReason(raw)
     except ValueError:
+        reason = None
+    if reason not in MANUAL_REASONS:
         raise InvalidInput(
             _("Choose received, damaged or count correction."), field="reason"
-        ) from None
+        )
+    return reason
 
 
 def _quantity(reason: MovementReason, raw: Any) -> int:

@@ -1,5 +1,5 @@
-"""The inventory section: stock per variant and location, adjustments, movements, locations,
-the low-stock list, and the vendor's products (read-only until catalog editing arrives)."""
+"""The inventory section: stock per variant and location, adjustments, movements, locations
+and the low-stock list (the products are the catalog section's, vendors/catalog_views.py)."""
 
 from __future__ import annotations
 
@@ -25,14 +25,13 @@ from vendors.forms import (
     ThresholdForm,
     show_error,
 )
-from vendors.models import MovementReason, Product, StockLocation, StockMovement, Variant
-from vendors.schemas import MovementQuerySchema, ProductQuerySchema, StockQuerySchema
+from vendors.models import MovementReason, StockLocation, StockMovement, Variant
+from vendors.schemas import MovementQuerySchema, StockQuerySchema
 
 bp = Blueprint("inventory", __name__)
 
 stock_query = StockQuerySchema()
 movement_query = MovementQuerySchema()
-product_query = ProductQuerySchema()
 page_query = PageQuerySchema()
 
 RECENT_MOVEMENTS = 10
@@ -246,19 +245,3 @@ def edit_location(location_id: int) -> ResponseReturnValue:
     elif form.is_submitted():
         status = 422
     return render_template("vendors/location_form.html", form=form, location=location), status
-
-
-# --- Products (read-only) ------------------------------------------------------------------
-
-
-@bp.get("/products")
-@vendor_member_required
-def products() -> ResponseReturnValue:
-    g.actor.require(Permission.VIEW_CATALOG)
-    query = product_query.load(request.args)
-    page = paginate(
-        inventory.products_select(g.vendor.id, status=query["status"])
-        .options(selectinload(Product.variants)),
-        query["page"], query["per_page"],
-    )
-    return render_template("vendors/products.html", products=page, query=query)

@@ -73,6 +73,28 @@ class ProductStatus(enum.StrEnum):
     ARCHIVED = "archived"
 
 
+# A vendor submits a draft for review; a moderator approves or rejects it; a rejected product
+# is fixed and sent again; a live product is archived (taken off sale) and can come back as
+# a draft that goes through review again. Edits of a live product are ProductRevisions.
+PRODUCT_TRANSITIONS: dict[ProductStatus, set[ProductStatus]] = {
+    ProductStatus.DRAFT: {ProductStatus.SUBMITTED, ProductStatus.ARCHIVED},
+    ProductStatus.SUBMITTED: {ProductStatus.APPROVED, ProductStatus.REJECTED,
+                              ProductStatus.DRAFT},
+    ProductStatus.REJECTED: {ProductStatus.SUBMITTED, ProductStatus.DRAFT,
+                             ProductStatus.ARCHIVED},
+    ProductStatus.APPROVED: {ProductStatus.ARCHIVED},
+    ProductStatus.ARCHIVED: {ProductStatus.DRAFT},
+}
+
+
+class PayoutSchedule(enum.StrEnum):
+    """How often a vendor's available balance is paid out (payouts/ runs the job)."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
 class Vendor(Timestamped, db.Model):
     __tablename__ = "vendors"
 
@@ -110,6 +132,13 @@ class Vendor(Timestamped, db.Model):
         Boolean, default=False, server_default=false()
     )
     payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When payouts run for this vendor, and the smallest amount worth sending (in the
+    # payout's currency; migration 0010).
+    payout_schedule: Mapped[PayoutSchedule] = mapped_column(
+        enum_column(PayoutSchedule, name="payout_schedule"), default=PayoutSchedule.WEEKLY,
+        server_default=PayoutSchedule.WEEKLY.value,
+    )
+    payout_minimum_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     memberships: Mapped[list[VendorMembership]] = relationship(back_populates="vendor")
     products: Mapped[list[Product]] = relationship(back_populates="vendor")
@@ -174,11 +203,23 @@ class Product(Timestamped, db.Model):
     # Kept by the reviews work as reviews are published; the average is derived, never stored.
     rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     rating_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Product-wide attributes ({"material": "cotton"}) and the option types that generated
+    # the variants ([{"name": "Size", "values": ["S", "M"]}]); None on older rows: none.
+    attributes: Mapped[dict | None] = mapped_column(JSONType)
+    option_types: Mapped[list | None] = mapped_column(JSONType)
+    # Set when a moderator rejects the product; shown to the vendor.
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
 
     vendor: Mapped[Vendor] = relationship(back_populates="products")
     category: Mapped[Category] = relationship()
     variants: Mapped[list[Variant]] = relationship(
         back_populates="product", order_by="Variant.id"
+    )
+    translations: Mapped[list[ProductTranslation]] = relationship(
+        back_populates="product", order_by="ProductTranslation.locale"
+    )
+    images: Mapped[list[ProductImage]] = relationship(
+        order_by="(ProductImage.position, ProductImage.id)"
     )
 
     __table_args__ = (
@@ -188,6 +229,12 @@ class Product(Timestamped, db.Model):
         # The storefront home's "featured, then newest" order (migration 0005_storefront).
         Index("ix_products_status_featured_id", "status", "featured", "id"),
     )
+
+    def set_status(self, new: ProductStatus) -> None:
+        """Move to ``new``; raises InvalidTransition when the lifecycle forbids it."""
+        if new not in PRODUCT_TRANSITIONS[self.status]:
+            raise InvalidTransition(f"product cannot go from {self.status} to {new}")
+        self.status = new
 
 
 class Variant(Timestamped, db.Model):
@@ -205,6 +252,9 @@ class Variant(Timestamped, db.Model):
     attributes: Mapped[dict] = mapped_column(JSONType, default=dict)
     # None: the vendor's low_stock_threshold applies.
     low_stock_threshold: Mapped[int | None] = mapped_column(Integer)
+    # The "was" price shown struck through (same currency as price_minor); None: no sale.
+    compare_at_minor: Mapped[int | None] = mapped_column(BigInteger)
+    weight_grams: Mapped[int | None] = mapped_column(Integer)
 
     product: Mapped[Product] = relationship(back_populates="variants")
     stock_levels: Mapped[list[StockLevel]] = relationship(back_populates="variant")
@@ -213,6 +263,103 @@ class Variant(Timestamped, db.Model):
         UniqueConstraint("vendor_id", "sku", name="uq_variants_vendor_sku"),
         CheckConstraint("price_minor >= 0", name="price_not_negative"),
         CheckConstraint("low_stock_threshold >= 0", name="low_stock_threshold_not_negative"),
+        CheckConstraint("compare_at_minor >= 0", name="compare_at_not_negative"),
+        CheckConstraint("weight_grams >= 0", name="weight_not_negative"),
+    )
+
+
+class ProductTranslation(db.Model):
+    """A product's title and description in one locale other than the default.
+
+    The product's own ``title`` and ``description`` are the default locale's
+    (``BABEL_DEFAULT_LOCALE``); a locale without a row falls back to them.
+    """
+
+    __tablename__ = "product_translations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    locale: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    product: Mapped[Product] = relationship(back_populates="translations")
+
+    __table_args__ = (
+        UniqueConstraint("product_id", "locale", name="uq_product_translations_product_locale"),
+    )
+
+
+class ProductImage(db.Model):
+    """A product photo, re-encoded on upload (no metadata) into a full size and a thumbnail.
+
+    The bytes live in the database so that every web machine serves them; ``digest`` (the
+    SHA-256 of the full-size bytes) is the ETag, and the URL carries it, so the route can
+    answer with an immutable, year-long cache header.
+    """
+
+    __tablename__ = "product_images"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    content_type: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    thumb_width: Mapped[int] = mapped_column(Integer)
+    thumb_height: Mapped[int] = mapped_column(Integer)
+    thumb_data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    alt: Mapped[str] = mapped_column(String(200), default="")
+    # A photo added to a live product waits for review with the product's pending revision;
+    # buyers don't see it until a moderator approves that revision.
+    pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_product_images_product_position", "product_id", "position"),
+        CheckConstraint("width > 0 AND height > 0", name="size_positive"),
+    )
+
+
+class RevisionStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ProductRevision(db.Model):
+    """An edit of a live (approved) product, waiting for moderation.
+
+    The approved version stays on sale unchanged until an admin approves the revision, which
+    applies ``data`` (the edit, as the catalog service validated it) to the product.
+    """
+
+    __tablename__ = "product_revisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    status: Mapped[RevisionStatus] = mapped_column(
+        enum_column(RevisionStatus, name="revision_status"), default=RevisionStatus.PENDING
+    )
+    data: Mapped[dict] = mapped_column(JSONType)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    product: Mapped[Product] = relationship()
+
+    __table_args__ = (
+        Index("ix_product_revisions_product_status", "product_id", "status"),
+        Index("ix_product_revisions_status_id", "status", "id"),
     )
 
 
@@ -269,6 +416,11 @@ class MovementReason(enum.StrEnum):
     COUNT_CORRECTION = "count_correction"
     SALE = "sale"
     ORDER_CANCELLED = "order_cancelled"
+
+
+# The reasons a person may give for an adjustment; the others are recorded by orders only.
+MANUAL_REASONS = (MovementReason.RECEIVED, MovementReason.DAMAGED,
+                  MovementReason.COUNT_CORRECTION)
 
 
 class StockMovement(db.Model):

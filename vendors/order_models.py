@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -100,6 +101,15 @@ class ReservationStatus(enum.StrEnum):
     COMMITTED = "committed"
     # Payment failed, expired or the sub-order was rejected before payment completed.
     RELEASED = "released"
+    # A committed (sold) reservation whose units went back on the shelf: the sub-order was
+    # cancelled or rejected after payment, before it shipped.
+    RESTOCKED = "restocked"
+
+
+def is_order_number(text: str) -> bool:
+    """Whether ``text`` can be an order number (1-20 ASCII letters, digits, dashes): anything
+    else, e.g. a path with a NUL byte, is looked up as nothing instead of sent to SQL."""
+    return re.fullmatch(r"[A-Za-z0-9-]{1,20}", text) is not None
 
 
 class Order(Timestamped, db.Model):
@@ -133,6 +143,12 @@ class Order(Timestamped, db.Model):
     # Unpaid orders give their reserved stock back after this moment.
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     paid_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # SHA-256 of what the placing request asked for (currency, address, shipping choices,
+    # cart lines): a reused idempotency key with another request is refused.
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # The provider's message for the last declined attempt, shown on the pay page while the
+    # buyer may still try another card (cleared when a payment succeeds).
+    last_payment_error: Mapped[str | None] = mapped_column(String(500))
 
     buyer: Mapped[User] = relationship()
     sub_orders: Mapped[list[SubOrder]] = relationship(
@@ -236,6 +252,17 @@ class OrderLine(db.Model):
     tax_minor: Mapped[int] = mapped_column(BigInteger)
     total_minor: Mapped[int] = mapped_column(BigInteger)
     tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0)
+    # The commission rule the line matched at checkout and its terms, frozen (migration
+    # 0010): later rule changes never move a past order. ``commission_minor`` is in the
+    # order's currency.
+    commission_rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("commission_rules.id", ondelete="RESTRICT")
+    )
+    commission_rule_version: Mapped[int | None] = mapped_column(Integer)
+    commission_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    commission_fixed_minor: Mapped[int] = mapped_column(BigInteger, default=0,
+                                                        server_default="0")
+    commission_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     sub_order: Mapped[SubOrder] = relationship(back_populates="lines")
     variant: Mapped[Variant | None] = relationship()
@@ -245,6 +272,8 @@ class OrderLine(db.Model):
         CheckConstraint("net_minor >= 0 AND tax_minor >= 0", name="amounts_not_negative"),
         CheckConstraint("total_minor = net_minor + tax_minor", name="total_is_net_plus_tax"),
         CheckConstraint("tax_rate_bp >= 0", name="tax_rate_not_negative"),
+        CheckConstraint("commission_minor >= 0 AND commission_minor <= net_minor",
+                        name="commission_within_net"),
     )
 
 

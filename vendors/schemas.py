@@ -7,8 +7,10 @@ Integers are strict: ``"5"``, ``5.0`` and ``true`` are not quantities.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import gettext as _
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from marketplace.db import MAX_ID
 from marketplace.pagination import PageQuerySchema
@@ -21,7 +23,7 @@ from vendors.inventory import (
     MAX_PRIORITY,
     MAX_THRESHOLD,
 )
-from vendors.models import MovementReason, ProductStatus
+from vendors.models import MANUAL_REASONS, MovementReason, ProductStatus
 
 
 def _country(value: str) -> None:
@@ -71,7 +73,10 @@ class StockLevelSchema(Schema):
 class StockAdjustmentSchema(StrictBody):
     variant_id = _id(required=True)
     location_id = _id(required=True)
-    reason = fields.Enum(MovementReason, by_value=True, required=True)
+    # Sales and cancellations move stock through orders, never through an adjustment.
+    reason = fields.String(required=True, validate=validate.OneOf(
+        [r.value for r in MANUAL_REASONS],
+        error="Must be one of: " + ", ".join(r.value for r in MANUAL_REASONS) + "."))
     quantity = fields.Integer(
         strict=True, required=True, validate=validate.Range(min=0, max=MAX_ADJUSTMENT),
         metadata={"description": "Units received or damaged (at least 1), or for a "
@@ -114,6 +119,8 @@ class VendorVariantSchema(Schema):
     price_minor = fields.Integer(dump_only=True,
                                  metadata={"description": "Price in the currency's minor unit."})
     currency = fields.String(dump_only=True)
+    compare_at_minor = fields.Integer(dump_only=True, allow_none=True)
+    weight_grams = fields.Integer(dump_only=True, allow_none=True)
     attributes = fields.Dict(dump_only=True)
     low_stock_threshold = fields.Integer(dump_only=True, allow_none=True)
 
@@ -144,7 +151,16 @@ class LowStockSchema(Schema):
 # --- Query strings (lists) -----------------------------------------------------------------
 
 
-class LevelQuerySchema(PageQuerySchema):
+class FilterQuerySchema(PageQuerySchema):
+    """A list's filters from a query string. An empty parameter is no filter: a portal filter
+    form sends its "All" choice as ``?status=`` or ``?location_id=``."""
+
+    @pre_load
+    def _empty_is_absent(self, data: Any, **kwargs: Any) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if value != ""}
+
+
+class LevelQuerySchema(FilterQuerySchema):
     class Meta:
         unknown = EXCLUDE
 
@@ -164,7 +180,7 @@ class VariantQuerySchema(PageQuerySchema):
     product_id = _id(strict=False, load_default=None)
 
 
-class StockQuerySchema(PageQuerySchema):
+class StockQuerySchema(FilterQuerySchema):
     """The portal's stock list: a location filter and a search box (SKU or title)."""
 
     location_id = _id(strict=False, load_default=None)

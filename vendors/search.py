@@ -33,7 +33,16 @@ from marketplace.jobs import enqueue_after_commit
 from marketplace.models import Category
 from marketplace.money import Money
 from marketplace.search import ProductDocument
-from vendors.models import Product, ProductStatus, StockLevel, Variant, Vendor, VendorStatus
+from vendors.models import (
+    Product,
+    ProductStatus,
+    ProductTranslation,
+    StockLevel,
+    Variant,
+    Vendor,
+    VendorStatus,
+)
+from vendors.rich_text import plain_text
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +83,27 @@ def category_paths() -> dict[int, tuple[tuple[int, ...], tuple[str, ...]]]:
 
 
 def _texts(rows: Sequence[Any], default_locale: str) -> dict[int, dict[str, tuple[str, str]]]:
-    """Title and description per product and locale.
-
-    Today every product has its own title and description only, in the default locale. Per
-    locale translations (the vendor-portal issue) add one query per batch here, merged over
-    these defaults.
-    """
-    return {row.id: {default_locale: (row.title, row.description or "")} for row in rows}
+    """Title and description (its words, without markup) per product and locale: the
+    product's own in the default locale, and one query for the other locales'
+    translations."""
+    texts = {row.id: {default_locale: (row.title, plain_text(row.description))}
+             for row in rows}
+    for product_id, locale, title, description in db.session.execute(
+        select(ProductTranslation.product_id, ProductTranslation.locale,
+               ProductTranslation.title, ProductTranslation.description)
+        .where(ProductTranslation.product_id.in_(list(texts)))
+        .order_by(ProductTranslation.product_id, ProductTranslation.locale)
+    ):
+        if locale != default_locale:
+            texts[product_id][locale] = (title, plain_text(description))
+    return texts
 
 
 def documents_for(product_ids: Iterable[int]) -> list[ProductDocument]:
     """The index documents of those of ``product_ids`` that are visible, in id order.
 
-    Five queries whatever the number of ids (products, variants, stock, categories, rates);
+    Six queries whatever the number of ids (products, translations, variants, stock,
+    categories, rates);
     pass at most a few thousand ids at a time. A product whose currency has no exchange rate
     is left out with a warning: it could not be compared on price with the others.
     """
@@ -96,7 +113,7 @@ def documents_for(product_ids: Iterable[int]) -> list[ProductDocument]:
     rows = db.session.execute(
         select(Product.id, Product.vendor_id, Product.category_id, Product.title,
                Product.description, Product.rating_total, Product.rating_count,
-               Product.created_at, Vendor.name.label("vendor_name"),
+               Product.created_at, Product.attributes, Vendor.name.label("vendor_name"),
                Vendor.default_currency.label("currency"))
         .join(Vendor, Vendor.id == Product.vendor_id)
         .where(Product.id.in_(ids), visible_products())
@@ -137,7 +154,8 @@ def documents_for(product_ids: Iterable[int]) -> list[ProductDocument]:
                         row.id, row.currency)
             continue
         attributes: dict[str, set[str]] = defaultdict(set)
-        for _, _, values in variants[row.id]:
+        # The product's own attributes ("material: linen") filter like its variants' options.
+        for _, _, values in [(None, None, row.attributes or {}), *variants[row.id]]:
             for name, value in values.items():
                 if value is not None and str(value).strip():
                     attributes[str(name)].add(str(value))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func
+from sqlalchemy import Row, func
 
 from marketplace.extensions import db
 from marketplace.scoping import vendor_select
-from vendors import inventory
+from vendors import inventory, orders, sales
 from vendors.models import (
     DEFAULT_LOW_STOCK_THRESHOLD,
     Product,
@@ -21,6 +21,10 @@ from vendors.models import (
     Vendor,
     VendorStatus,
 )
+from vendors.order_models import SubOrder, SubOrderStatus
+
+RECENT_ORDERS = 5
+LOW_STOCK_ROWS = 5
 
 # Kept for readers of the old name; the threshold is now per vendor and per variant.
 LOW_STOCK_THRESHOLD = DEFAULT_LOW_STOCK_THRESHOLD
@@ -72,3 +76,32 @@ def dashboard_summary(vendor: Vendor) -> DashboardSummary:
         on_vacation=vendor.on_vacation,
         payouts_enabled=vendor.payouts_enabled,
     )
+
+
+@dataclass(frozen=True)
+class OrdersSummary:
+    recent: list[SubOrder]
+    to_accept: int
+    chart: sales.SalesChart
+
+    @property
+    def any_orders(self) -> bool:
+        return bool(self.recent)
+
+
+def orders_summary(vendor: Vendor) -> OrdersSummary:
+    """The front page's orders: the latest few, how many wait to be accepted, and the last
+    30 days' sales in the vendor's currency."""
+    recent = db.session.scalars(
+        orders.sub_orders_select(vendor.id).limit(RECENT_ORDERS)).all()
+    return OrdersSummary(
+        recent=list(recent),
+        to_accept=orders.status_counts(vendor.id)[SubOrderStatus.PAID],
+        chart=sales.sales_chart(vendor.id, vendor.default_currency),
+    )
+
+
+def low_stock_rows(vendor_id: int, limit: int = LOW_STOCK_ROWS) -> list[Row]:
+    """The variants lowest on stock (see inventory.stock_overview), at most ``limit``."""
+    return list(db.session.execute(
+        inventory.stock_overview(vendor_id, low_only=True).limit(limit)).all())

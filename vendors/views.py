@@ -33,17 +33,24 @@ from vendors.access import (
     Permission,
     vendor_member_required,
 )
+from vendors.catalog_views import bp as catalog_bp
 from vendors.errors import register_error_handlers
 from vendors.forms import SwitchVendorForm
+from vendors.import_views import bp as imports_bp
 from vendors.inventory_views import bp as inventory_bp
 from vendors.models import VendorMembership
+from vendors.order_views import bp as orders_bp
+from vendors.order_views import format_money
+from vendors.orders import STATUS_LABELS
+from vendors.shipping_views import bp as shipping_bp
 from vendors.shop_views import bp as shop_bp
 from vendors.staff_views import bp as staff_bp
 from vendors.token_views import bp as tokens_bp
 
 bp = Blueprint("vendors", __name__, url_prefix="/vendor", template_folder="templates",
                static_folder="static", static_url_path="/static")
-for section in (shop_bp, staff_bp, inventory_bp, tokens_bp):
+for section in (shop_bp, staff_bp, inventory_bp, catalog_bp, tokens_bp, imports_bp,
+                shipping_bp, orders_bp):
     bp.register_blueprint(section)
 register_error_handlers(bp)
 
@@ -55,9 +62,14 @@ PORTAL_LINKS: list[tuple[str, str, Permission | None]] = [
     ("vendors.inventory.low_stock", _l("Low stock"), Permission.VIEW_INVENTORY),
     ("vendors.inventory.movements", _l("Movements"), Permission.VIEW_INVENTORY),
     ("vendors.inventory.locations", _l("Locations"), Permission.VIEW_INVENTORY),
-    ("vendors.inventory.products", _l("Products"), Permission.VIEW_CATALOG),
+    ("vendors.catalog.products", _l("Products"), Permission.VIEW_CATALOG),
+    ("vendors.orders.index", _l("Orders"), Permission.VIEW_ORDERS),
+    ("vendors.shipping.profiles", _l("Shipping"), Permission.VIEW_SHIPPING),
     ("vendors.staff.members", _l("Team"), Permission.VIEW_STAFF),
     ("vendors.shop.payouts", _l("Payouts"), Permission.VIEW_PAYOUTS),
+    # Registered by payouts/ (vendors can't import it); shown once that blueprint is loaded.
+    ("payouts.balance", _l("Balance & payouts"), Permission.VIEW_PAYOUTS),
+    ("vendors.imports.index", _l("Catalog files"), Permission.IMPORT_CATALOG),
     ("vendors.tokens.tokens", _l("API tokens"), Permission.MANAGE_TOKENS),
 ]
 
@@ -82,8 +94,15 @@ def _portal_nav() -> dict:
 @bp.get("/")
 @vendor_member_required
 def dashboard() -> ResponseReturnValue:
-    return render_template("vendors/dashboard.html",
-                           summary=services.dashboard_summary(g.vendor))
+    actor = g.actor
+    return render_template(
+        "vendors/dashboard.html", summary=services.dashboard_summary(g.vendor),
+        orders=(services.orders_summary(g.vendor) if actor.can(Permission.VIEW_ORDERS)
+                else None),
+        low_stock=(services.low_stock_rows(g.vendor.id)
+                   if actor.can(Permission.VIEW_INVENTORY) else []),
+        order_status_labels=STATUS_LABELS, format_money=format_money,
+    )
 
 
 @bp.post("/switch")

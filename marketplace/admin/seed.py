@@ -25,6 +25,7 @@ from marketplace.jobs import run_queued_jobs
 from marketplace.kv import is_embedded
 from marketplace.models import Category, Role, User
 from marketplace.money import currency_exponent
+from payouts import commission
 from vendors.models import (
     MemberRole,
     Product,
@@ -37,6 +38,7 @@ from vendors.models import (
     VendorStatus,
 )
 from vendors.search import queue_rebuild_index
+from vendors.shipping_models import RateKind, ShippingMethod, ShippingProfile
 
 # Printed by the command and the README; only ever used for demo accounts.
 DEMO_PASSWORD = "marketplace-demo"
@@ -183,6 +185,11 @@ COUNTRIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("AT", "Austria", "EUR", ("Vienna", "Graz")),
     ("IE", "Ireland", "EUR", ("Dublin", "Cork")),
 )
+
+# Every demo shop ships to these countries (those of the demo shops and a few more), so any
+# demo buyer can check out whatever they put in the cart.
+DEMO_SHIPPING_COUNTRIES = ("AT", "BE", "CH", "DE", "DK", "ES", "FR", "GB", "IE", "IT", "JP",
+                           "NL", "PL", "PT", "SE", "US", "CA", "AU")
 
 # Rough demo rates from EUR in percent (integers, no floats near money), to put prices in a
 # believable range for each currency.
@@ -427,6 +434,7 @@ def _write_vendor(plan: VendorPlan, owner: User, leaf_ids: dict[str, int]) -> tu
                                country=plan.country, priority=priority)
                  for priority, city in enumerate(plan.locations)]
     db.session.add_all(locations)
+    _write_shipping(vendor.id, plan.currency)
     db.session.flush()
     if not plan.products:
         return 0, 0
@@ -452,6 +460,25 @@ def _write_vendor(plan: VendorPlan, owner: User, leaf_ids: dict[str, int]) -> tu
               for location, (on_hand, reserved) in zip(locations, v.stock, strict=True)]
     db.session.execute(insert(StockLevel), levels)
     return len(variant_ids), len(levels)
+
+
+def _write_shipping(vendor_id: int, currency: str) -> None:
+    """One profile covering every demo country: a flat "Standard" rate that is free over
+    about 60 EUR, and a weight-based "Express"."""
+    profile = ShippingProfile(vendor_id=vendor_id, name="Worldwide",
+                              countries=list(DEMO_SHIPPING_COUNTRIES), handling_days=2)
+    db.session.add(profile)
+    db.session.flush()
+    db.session.add_all([
+        ShippingMethod(vendor_id=vendor_id, profile_id=profile.id, name="Standard",
+                       kind=RateKind.FLAT, currency=currency,
+                       base_minor=demo_price_minor(5, 90, currency),
+                       free_over_minor=demo_price_minor(60, 0, currency)),
+        ShippingMethod(vendor_id=vendor_id, profile_id=profile.id, name="Express",
+                       kind=RateKind.WEIGHT, currency=currency,
+                       base_minor=demo_price_minor(9, 90, currency),
+                       per_kg_minor=demo_price_minor(2, 0, currency)),
+    ])
 
 
 def database_has_data() -> bool:
@@ -486,6 +513,8 @@ def seed_demo(vendors: int, products: int, buyers: int, seed: int,
                    for n, name in enumerate(buyer_names, start=1)]
     db.session.add_all([admin, *buyer_users])
     leaf_ids = _seed_categories()
+    # What the platform keeps of every sale unless a category or vendor rule says otherwise.
+    commission.create_rule(name="Platform default", rate_bp=1_000, currency="EUR")
 
     variants = stock_levels = 0
     for index, plan in enumerate(plans, start=1):

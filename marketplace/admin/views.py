@@ -24,6 +24,8 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 _ADMIN_LINKS: list[tuple[str, str]] = [
     ("admin.dashboard", _l("Dashboard")),
     ("admin.jobs", _l("Jobs")),
+    # A page of payouts/ (which admin doesn't import): listed once that blueprint is loaded.
+    ("payouts.admin_payouts", _l("Payouts")),
 ]
 
 JOB_LIST_LIMIT = 50

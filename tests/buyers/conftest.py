@@ -12,6 +12,7 @@ from sqlalchemy import event
 
 from marketplace.extensions import db
 from marketplace.models import Category
+from tests.buyers.checkout_support import market  # noqa: F401  (cart and checkout)
 from tests.factories import make_category, make_product, make_vendor
 from vendors.models import Product, StockLevel, StockLocation, Variant, Vendor
 from vendors.search import rebuild_index

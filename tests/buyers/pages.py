@@ -6,7 +6,7 @@ import html as html_lib
 import re
 from dataclasses import dataclass
 
-_CARD = re.compile(r'<h3 class="product-title">(.*?)</h3>', re.S)
+_CARD = re.compile(r'<h3 class="product-title"[^>]*>(.*?)</h3>', re.S)
 _SECTION = re.compile(r'<section class="facet" data-facet="([^"]+)">(.*?)</section>', re.S)
 _OPTION = re.compile(
     r'<a class="facet-option[^"]*?( selected)?" href="([^"]*)"[^>]*>'

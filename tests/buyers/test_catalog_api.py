@@ -42,6 +42,7 @@ def test_products_list_with_prices_facets_and_paging(client, shop):
         "price": {"amount_minor": 8_000, "currency": "JPY"},
         "price_varies": False,
         "approximate_price": {"amount_minor": 5_500, "currency": "USD"},
+        "compare_at_price": None, "approximate_compare_at_price": None,
         "in_stock": True, "rating": None, "rating_count": 0, "highlight": None,
     }
     facets = {facet["key"]: facet for facet in body["facets"]}

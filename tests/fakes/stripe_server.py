@@ -8,19 +8,34 @@ What it implements, with Stripe-shaped JSON and errors:
 
 - ``POST /v1/accounts`` (Connect accounts; ``type`` is required),
 - ``GET /v1/accounts/<id>``,
-- ``POST /v1/account_links`` (``account``, ``refresh_url``, ``return_url``, ``type``).
+- ``POST /v1/account_links`` (``account``, ``refresh_url``, ``return_url``, ``type``),
+- payment intents (``payments.py``): create (``amount``, ``currency``, ``transfer_group``,
+  ``metadata``, ``capture_method``, optional ``payment_method`` + ``confirm``), retrieve,
+  confirm with Stripe's test payment methods (``pm_card_visa`` succeeds,
+  ``pm_card_chargeDeclined`` is a 402 ``card_declined``,
+  ``pm_card_authenticationRequired`` needs 3-D Secure), cancel, capture;
+  refunds; charges (retrieve); transfers with ``source_transaction``, listed by
+  ``transfer_group``; transfer reversals.
+
+Every state change also appends the event Stripe would send to :attr:`FakeStripe.events`
+(``payment_intent.succeeded``, ``payment_intent.payment_failed``,
+``payment_intent.canceled``, ``charge.refunded``, ``transfer.created``,
+``transfer.reversed``); ``tests/fakes/stripe_webhooks.py`` signs them for delivery.
 
 Like Stripe it honours ``Idempotency-Key``: a POST repeated with the same key replays the first
 answer (header ``Idempotent-Replayed: true``) without doing the work again, and the same key
 with different parameters is a 400 ``idempotency_error``.
 
 Tests steer it with :meth:`FakeStripe.fail_next` (inject an error answer, optionally after the
-work was done, which is how a lost response looks to a client) and
-:meth:`FakeStripe.complete_onboarding` (what a seller finishing Stripe's pages does).
+work was done, which is how a lost response looks to a client),
+:meth:`FakeStripe.complete_onboarding` (what a seller finishing Stripe's pages does) and
+:meth:`FakeStripe.pay` (what a buyer confirming with Stripe.js does). ``requests`` records
+every request (method, path, decoded params, headers).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -33,7 +48,11 @@ from urllib.parse import parse_qsl
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.fakes.stripe_payments import PaymentsMixin, invalid, missing
+
 API_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_")
+STRIPE_TEST_KEY = "sk_test_marketplace_suite"
+STRIPE_TEST_PUBLISHABLE_KEY = "pk_test_marketplace_suite"
 
 
 @dataclass
@@ -57,14 +76,19 @@ class RecordedRequest:
 
 
 @dataclass
-class FakeStripe:
+class FakeStripe(PaymentsMixin):
     url: str = ""
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    charges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     _failures: list[InjectedFailure] = field(default_factory=list)
     _idempotency: dict[str, tuple[str, str, dict, int, dict]] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # --- steering from tests ---------------------------------------------------------------
 
@@ -85,13 +109,17 @@ class FakeStripe:
         with self._lock:
             account = self.accounts[account_id]
             account.update(details_submitted=True, charges_enabled=True, payouts_enabled=True)
+            account["capabilities"] = {name: "active" for name in account["capabilities"]}
 
     def posts(self, path: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path == path]
 
     def reset(self) -> None:
         with self._lock:
-            self.accounts.clear()
+            for objects in (self.accounts, self.payment_intents, self.charges, self.refunds,
+                            self.transfers):
+                objects.clear()
+            self.events.clear()
             self.requests.clear()
             self._failures.clear()
             self._idempotency.clear()
@@ -100,7 +128,9 @@ class FakeStripe:
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
         request = Request(environ)
-        params = _decode_form(request.get_data(as_text=True)) if request.method == "POST" else {}
+        body = (request.get_data(as_text=True) if request.method == "POST"
+                else request.query_string.decode("ascii"))
+        params = _decode_form(body)
         with self._lock:
             self.requests.append(RecordedRequest(request.method, request.path, params,
                                                  dict(request.headers)))
@@ -119,24 +149,24 @@ class FakeStripe:
             return _error(failure.status, failure.error)
 
         idempotency_key = request.headers.get("Idempotency-Key")
-        if request.method == "POST" and idempotency_key:
-            with self._lock:
+        # One request at a time checks the key and changes state, so two requests with one
+        # key at once make one object, as Stripe's locks ensure.
+        with self._lock:
+            if request.method == "POST" and idempotency_key:
                 seen = self._idempotency.get(idempotency_key)
-            if seen is not None:
-                method, path, seen_params, status, body = seen
-                if (method, path, seen_params) != (request.method, request.path, params):
-                    return _error(400, {
-                        "type": "idempotency_error",
-                        "message": "Keys for idempotent requests can only be used with the same "
-                                   "parameters they were first used with.",
-                    })
-                response = _json(status, body)
-                response.headers["Idempotent-Replayed"] = "true"
-                return response
-
-        status, body = self._route(request, params)
-        if request.method == "POST" and idempotency_key and status < 500:
-            with self._lock:
+                if seen is not None:
+                    method, path, seen_params, status, body = seen
+                    if (method, path, seen_params) != (request.method, request.path, params):
+                        return _error(400, {
+                            "type": "idempotency_error",
+                            "message": "Keys for idempotent requests can only be used with "
+                                       "the same parameters they were first used with.",
+                        })
+                    response = _json(status, body)
+                    response.headers["Idempotent-Replayed"] = "true"
+                    return response
+            status, body = self._route(request, params)
+            if request.method == "POST" and idempotency_key and status < 500:
                 self._idempotency[idempotency_key] = (request.method, request.path, params,
                                                       status, body)
         if failure is not None:  # after_processing: the work is done, the answer is lost
@@ -164,6 +194,9 @@ class FakeStripe:
             return 200, account
         if path == "/v1/account_links" and method == "POST":
             return self._create_link(params)
+        routed = self._route_payments(method, path, params)
+        if routed is not None:
+            return routed
         return 404, {"error": {"type": "invalid_request_error",
                                "message": f"Unrecognized request URL ({method}: {path})."}}
 
@@ -180,8 +213,7 @@ class FakeStripe:
             "metadata": params.get("metadata", {}), "charges_enabled": False,
             "payouts_enabled": False, "details_submitted": False, "created": int(time.time()),
         }
-        with self._lock:
-            self.accounts[account_id] = account
+        self.accounts[account_id] = account
         return 200, account
 
     def _create_link(self, params: dict[str, Any]) -> tuple[int, dict]:
@@ -200,7 +232,7 @@ class FakeStripe:
 
 
 def _decode_form(body: str) -> dict[str, Any]:
-    """Stripe's form encoding (``a[b][c]=v``) back into nested dicts."""
+    """Stripe's form encoding (``a[b][c]=v``, ``a[0]=v``) back into nested dicts and lists."""
     result: dict[str, Any] = {}
     for key, value in parse_qsl(body, keep_blank_values=True):
         parts = key.replace("]", "").split("[")
@@ -208,7 +240,15 @@ def _decode_form(body: str) -> dict[str, Any]:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    return result
+    return _lists(result)
+
+
+def _lists(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if node and all(key.isdigit() for key in node):
+        return [_lists(node[key]) for key in sorted(node, key=int)]
+    return {key: _lists(value) for key, value in node.items()}
 
 
 def _json(status: int, body: dict) -> Response:
@@ -224,14 +264,30 @@ def _error(status: int, error: dict[str, Any]) -> Response:
     return response
 
 
-def _invalid(param: str, message: str) -> tuple[int, dict]:
-    return 400, {"error": {"type": "invalid_request_error", "param": param,
-                           "message": message}}
+_invalid = invalid
+_missing = missing
 
 
-def _missing(kind: str, object_id: str, param: str = "id") -> tuple[int, dict]:
-    return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
-                           "param": param, "message": f"No such {kind}: '{object_id}'"}}
+@contextlib.contextmanager
+def stripe_configured(app: Any, *, webhook_secret: str | None = None,
+                      retries: int = 2) -> Iterator[FakeStripe]:
+    """Serve a fake Stripe and point ``app``'s payment provider at it (restored afterwards).
+
+    Retries are on, as in production, with the library's short backoff.
+    """
+    names = ("STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_MAX_NETWORK_RETRIES",
+             "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+    saved = {name: app.config.get(name) for name in names}
+    with FakeStripeServer() as fake:
+        app.config.update(STRIPE_SECRET_KEY=STRIPE_TEST_KEY, STRIPE_API_BASE=fake.url,
+                          STRIPE_MAX_NETWORK_RETRIES=retries,
+                          STRIPE_PUBLISHABLE_KEY=STRIPE_TEST_PUBLISHABLE_KEY)
+        if webhook_secret:
+            app.config["STRIPE_WEBHOOK_SECRET"] = webhook_secret
+        try:
+            yield fake
+        finally:
+            app.config.update(saved)
 
 
 class FakeStripeServer:

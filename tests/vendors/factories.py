@@ -29,7 +29,8 @@ from vendors.models import (
 
 _seq = itertools.count(1)
 
-ALL_SCOPES = ("catalog:read", "inventory:read", "inventory:write")
+ALL_SCOPES = ("catalog:read", "catalog:write", "catalog:import", "inventory:read",
+              "inventory:write", "orders:read", "orders:write")
 
 
 @functools.cache

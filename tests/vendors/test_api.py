@@ -146,6 +146,9 @@ def test_missing_fields_are_a_422_naming_each_and_nothing_is_written(client, sho
     ({"quantity": 2.5}, "quantity", "Not a valid integer."),
     ({"reason": "stolen"}, "reason",
      "Must be one of: received, damaged, count_correction."),
+    # Sales and cancellations are recorded by orders, never typed in.
+    ({"reason": "sale"}, "reason",
+     "Must be one of: received, damaged, count_correction."),
     ({"colour": "red"}, "colour", "Unknown field."),
 ])
 def test_bad_values_are_a_422_naming_the_field(client, shop, changes, field, message):

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from urllib.parse import urlsplit
 
+from marketplace.db import utcnow
 from marketplace.extensions import db
 from tests.factories import make_product, make_user, make_vendor
+from tests.order_factories import Part, make_order
+from tests.vendors.factories import make_variant
+from tests.vendors.pages import text
+from vendors import sales
 from vendors.models import ProductStatus, StockLevel, Variant, VendorStatus
+from vendors.order_models import SubOrderStatus
 from vendors.services import low_stock_count, product_counts_by_status
 
 
@@ -146,3 +153,105 @@ def test_an_anonymous_visitor_is_sent_to_log_in(client):
 
     assert answer.status_code == 302
     assert urlsplit(answer.headers["Location"]).path == "/login"
+
+
+# --- Orders, sales chart, low stock (the checkout's orders) -------------------------------
+
+
+def _shop_with_sales():
+    owner = make_user("olga@example.com")
+    vendor = make_vendor("Olga's Oils", owner=owner)
+    oil = make_variant(vendor, sku="OIL-1", price_minor=1_250)
+    soap = make_variant(vendor, sku="SOAP-1", price_minor=450)
+    buyer = make_user("bert@example.com")
+    now = utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
+    orders = {
+        "yesterday": make_order(buyer, Part(((oil, 2), (soap, 1))),
+                                placed_at=now - dt.timedelta(days=1)),
+        "also_yesterday": make_order(buyer, Part(((soap, 3),), status=SubOrderStatus.ACCEPTED),
+                                     placed_at=now - dt.timedelta(days=1)),
+        "ten_days": make_order(buyer, Part(((oil, 1),), status=SubOrderStatus.READY_TO_SHIP),
+                               placed_at=now - dt.timedelta(days=10)),
+        "rejected": make_order(buyer, Part(((oil, 5),), status=SubOrderStatus.REJECTED),
+                               placed_at=now - dt.timedelta(days=2)),
+        "too_old": make_order(buyer, Part(((oil, 7),)), placed_at=now - dt.timedelta(days=40)),
+        "unpaid": make_order(buyer, Part(((oil, 9),), status=SubOrderStatus.AWAITING_PAYMENT),
+                             placed_at=now),
+    }
+    # A sale in the buyer's currency: the chart still counts the vendor's own price.
+    orders["in_dollars"] = make_order(buyer, Part(((soap, 2),)), currency="USD",
+                                      placed_at=now)
+    db.session.commit()
+    return owner, vendor, orders, now.date()
+
+
+def test_daily_sales_sum_the_vendors_own_prices_of_sold_parts(app):
+    _owner, vendor, _orders, today = _shop_with_sales()
+
+    series = dict(sales.daily_sales(vendor.id, "EUR", today=today))
+
+    assert len(series) == 30
+    assert {day: amount for day, amount in series.items() if amount} == {
+        today: 900,                              # 2 × 4.50 (paid in USD)
+        today - dt.timedelta(days=1): 4_300,     # 2 × 12.50 + 4.50 and 3 × 4.50
+        today - dt.timedelta(days=10): 1_250,
+    }
+
+
+def test_the_front_page_charts_sales_with_a_table_fallback(client):
+    owner, _vendor, _orders, today = _shop_with_sales()
+    _log_in(client, owner)
+
+    page = client.get("/vendor/").get_data(as_text=True)
+
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    assert 'id="sales-total">€64.50<' in page
+    assert "at your prices, in EUR; best day €43.00" in text(page)
+    assert page.count("<rect ") == 3
+    assert f'<title id="sales-chart-title">Daily sales from ' \
+           f'{(today - dt.timedelta(days=29)).isoformat()} to {today.isoformat()}</title>' in page
+    assert re.search(rf'<tr data-day="{yesterday}"><td>{yesterday}</td>'
+                     r'<td class="num amount">€43.00</td></tr>', page)
+    assert page.count('<tr data-day="') == 30
+
+
+def test_the_front_page_lists_the_five_latest_orders_and_those_to_accept(client):
+    owner, _vendor, orders, _today = _shop_with_sales()
+    _log_in(client, owner)
+
+    page = client.get("/vendor/").get_data(as_text=True)
+
+    shown = [int(i) for i in re.findall(r'<tr data-recent-order="(\d+)"', page)]
+    newest_first = sorted((o.sub_orders[0].id for k, o in orders.items() if k != "unpaid"),
+                          reverse=True)
+    assert shown == newest_first[:5]
+    assert "3 new orders wait for you to accept them." in text(page)
+
+
+def test_a_new_shop_sees_empty_states_for_sales_orders_and_low_stock(client):
+    owner = make_user("new@example.com")
+    make_vendor("Brand New", owner=owner)
+    db.session.commit()
+    _log_in(client, owner)
+
+    page = text(client.get("/vendor/").get_data(as_text=True))
+
+    assert ("No sales in the last 30 days yet. Paid orders show up here as a chart of your "
+            "daily sales.") in page
+    assert "No orders yet. When buyers pay for your products, their orders appear here." \
+        in page
+    assert "Lowest on stock Nothing is low on stock." in page
+
+
+def test_the_front_page_lists_what_is_lowest_on_stock(client):
+    owner = make_user("stock@example.com")
+    vendor = make_vendor("Stocky", owner=owner)
+    make_product(vendor, title="Two left", on_hand=2)
+    make_product(vendor, title="Plenty", on_hand=50)
+    db.session.commit()
+    _log_in(client, owner)
+
+    page = client.get("/vendor/").get_data(as_text=True)
+
+    assert len(re.findall(r'<tr data-low-variant="\d+">', page)) == 1
+    assert "Two left 2 3" in text(page)

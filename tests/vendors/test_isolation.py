@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from marketplace.extensions import db
 from tests.factories import make_vendor
+from tests.order_factories import Part, make_method, make_order, make_profile
+from tests.vendors.catalog_factories import png_bytes
 from tests.vendors.factories import (
     make_location,
     make_member,
@@ -24,10 +26,14 @@ from tests.vendors.factories import (
     set_stock,
 )
 from tests.vendors.pages import log_in
-from vendors import inventory, staff
+from vendors import images, inventory, staff
 from vendors.access import Actor
+from vendors.import_models import CatalogTransfer, TransferKind, TransferStatus
 from vendors.models import (
     MemberRole,
+    Product,
+    ProductImage,
+    ProductRevision,
     StockLevel,
     StockLocation,
     StockMovement,
@@ -36,6 +42,8 @@ from vendors.models import (
     VendorInvitation,
     VendorMembership,
 )
+from vendors.order_models import SubOrder
+from vendors.shipping_models import ShippingMethod
 
 PREFIXES = ("vendors.", "vendor_api.")
 
@@ -74,6 +82,53 @@ CASES: dict[str, Case] = {
     "vendor_api.get_product": Case({"product_id": "product"}),
     "vendor_api.get_variant": Case({"variant_id": "variant"}),
     "vendor_api.set_threshold": Case({"variant_id": "variant"}, json={"threshold": 9}),
+    # Catalog editing (products, photos, review)
+    "vendors.catalog.edit_product": Case({"product_id": "product"}, form={
+        "category_id": "1", "title-en": "Taken over", "action": "save"}),
+    "vendors.catalog.submit_product": Case({"product_id": "product"}),
+    "vendors.catalog.withdraw_product": Case({"product_id": "product"}),
+    "vendors.catalog.archive_product": Case({"product_id": "product"}),
+    "vendors.catalog.restore_product": Case({"product_id": "product"}),
+    "vendors.catalog.upload_image": Case({"product_id": "product"}),
+    "vendors.catalog.image": Case({"image_id": "image"}),
+    "vendors.catalog.delete_image": Case({"image_id": "image"}),
+    "vendors.catalog.image_earlier": Case({"image_id": "image"}),
+    "vendors.catalog.image_later": Case({"image_id": "image"}),
+    "vendor_api.update_product": Case({"product_id": "product"},
+                                      json={"attributes": {"owner": "alice"}}),
+    "vendor_api.submit_product": Case({"product_id": "product"}),
+    "vendor_api.withdraw_product": Case({"product_id": "product"}),
+    "vendor_api.archive_product": Case({"product_id": "product"}),
+    "vendor_api.restore_product": Case({"product_id": "product"}),
+    "vendor_api.add_image": Case({"product_id": "product"}),
+    "vendor_api.delete_image": Case({"image_id": "image"}),
+    # Catalog files (CSV import and export)
+    "vendors.imports.import_detail": Case({"transfer_id": "import"}),
+    "vendors.imports.confirm": Case({"transfer_id": "import"}),
+    "vendors.imports.export_detail": Case({"transfer_id": "export"}),
+    "vendors.imports.download": Case({"transfer_id": "export"}),
+    "vendor_api.get_import": Case({"transfer_id": "import"}),
+    "vendor_api.confirm_import": Case({"transfer_id": "import"}),
+    "vendor_api.get_export": Case({"transfer_id": "export"}),
+    "vendor_api.export_file": Case({"transfer_id": "export"}),
+    # Shipping
+    "vendors.shipping.edit_profile": Case({"profile_id": "profile"}, form={
+        "name": "Taken over", "countries": "DE", "handling_days": "1"}),
+    "vendors.shipping.delete_profile": Case({"profile_id": "profile"}),
+    "vendors.shipping.new_method": Case({"profile_id": "profile"}, form={
+        "name": "Taken over", "kind": "flat", "base": "1.00", "active": "y"}),
+    "vendors.shipping.edit_method": Case({"method_id": "method"}, form={
+        "name": "Taken over", "kind": "flat", "base": "1.00", "active": "y"}),
+    "vendors.shipping.delete_method": Case({"method_id": "method"}),
+    # Orders
+    "vendors.orders.detail": Case({"sub_order_id": "sub_order"}),
+    "vendors.orders.accept": Case({"sub_order_id": "sub_order"}),
+    "vendors.orders.ready": Case({"sub_order_id": "sub_order"}),
+    "vendors.orders.reject": Case({"sub_order_id": "sub_order"}, form={"reason": "Taken over"}),
+    "vendor_api.get_order": Case({"sub_order_id": "sub_order"}),
+    "vendor_api.accept_order": Case({"sub_order_id": "sub_order"}),
+    "vendor_api.ready_order": Case({"sub_order_id": "sub_order"}),
+    "vendor_api.reject_order": Case({"sub_order_id": "sub_order"}, json={"reason": "Taken over"}),
 }
 
 # Rules with an argument that is not a vendor-owned object id.
@@ -130,11 +185,27 @@ def two_vendors(app):
                                         location_id=b_location.id, reason="received",
                                         quantity=1)
     b_invitation = staff.invite_member(bob_actor, email="bernd@example.com", role="staff")
+    b_image = images.add_image(bob_actor, b_variant.product_id, png_bytes())
+    b_image_2 = images.add_image(bob_actor, b_variant.product_id, png_bytes(colour=(0, 0, 0)))
+    b_import = CatalogTransfer(vendor_id=b_variant.vendor_id, kind=TransferKind.IMPORT,
+                               status=TransferStatus.NEEDS_CONFIRMATION, filename="b.csv",
+                               content=b"sku\nBIKE-1\n", errors=[])
+    b_export = CatalogTransfer(vendor_id=b_variant.vendor_id, kind=TransferKind.EXPORT,
+                               status=TransferStatus.DONE, filename="b-export.csv",
+                               content=b"sku\nBIKE-1\n", errors=[])
+    db.session.add_all([b_import, b_export])
+    b_profile = make_profile(b, name="Bike zone")
+    b_method = make_method(b_profile, name="Bike courier")
+    b_order = make_order(make_person("bea@example.com"), Part(((b_variant, 1),)),
+                         commit_stock=True)
     db.session.commit()
     b_objects = {
         "variant": b_variant.id, "product": b_variant.product_id, "location": b_location.id,
         "level": b_level.id, "movement": b_movement.id, "invitation": b_invitation.id,
-        "token": b_token.id,
+        "token": b_token.id, "import": b_import.id, "export": b_export.id,
+        "image": b_image.id, "image_2": b_image_2.id,
+        "profile": b_profile.id, "method": b_method.id,
+        "sub_order": b_order.sub_orders[0].id,
         "membership": db.session.scalars(select(VendorMembership.id).where(
             VendorMembership.user_id == b_staff.id)).one(),
     }
@@ -156,7 +227,15 @@ def _snapshot_of_b(objects: dict[str, int]) -> dict:
         "membership": row(VendorMembership, objects["membership"], "role"),
         "invitation": row(VendorInvitation, objects["invitation"], "revoked_at"),
         "token": row(VendorApiToken, objects["token"], "revoked_at"),
+        "product": row(Product, objects["product"], "status", "title", "attributes"),
+        "images": [row(ProductImage, image_id, "position")
+                   for image_id in (objects["image"], objects["image_2"])],
+        "revisions": len(db.session.scalars(select(ProductRevision)).all()),
+        "import": row(CatalogTransfer, objects["import"], "status", "import_valid_rows"),
         "movements": len(db.session.scalars(select(StockMovement)).all()),
+        "sub_order": row(SubOrder, objects["sub_order"], "status", "rejection_reason"),
+        "shipping": [(m.name, m.base_minor, m.profile.name) for m in
+                     db.session.scalars(select(ShippingMethod).order_by(ShippingMethod.id))],
     }
 
 

@@ -12,7 +12,7 @@ from tests.factories import make_vendor
 from tests.vendors.factories import make_person
 from tests.vendors.pages import field_error, flashes, log_in, text
 from vendors import tokens
-from vendors.models import VendorApiToken
+from vendors.models import Vendor, VendorApiToken, VendorStatus
 
 
 @pytest.fixture
@@ -64,10 +64,31 @@ def test_the_secret_works_until_the_token_is_revoked(client, post_form, owner):
             in flashes(page))
 
 
+def test_a_suspended_shops_tokens_are_refused_until_it_is_reinstated(client, post_form, owner):
+    log_in(client, owner)
+    secret = _secret(post_form("/vendor/api-tokens", {
+        "name": "Feed", "scopes": "catalog:read"}).get_data(as_text=True))
+    headers = {"Authorization": f"Bearer {secret}"}
+    vendor = db.session.scalars(select(Vendor)).one()
+
+    vendor.set_status(VendorStatus.SUSPENDED)
+    db.session.commit()
+    suspended = client.get("/api/v1/vendor/products", headers=headers)
+    vendor.set_status(VendorStatus.APPROVED)
+    db.session.commit()
+    reinstated = client.get("/api/v1/vendor/products", headers=headers)
+
+    assert suspended.status_code == 403
+    assert suspended.json["error"]["message"] == (
+        "This shop is suspended, so its API tokens don't work until the marketplace "
+        "reinstates it. The vendor portal shows why.")
+    assert reinstated.status_code == 200
+
+
 @pytest.mark.parametrize(("data", "field", "message"), [
     ({"name": "Sync"}, "scopes", "Choose at least one scope."),
-    ({"name": "Sync", "scopes": "orders:write"}, "scopes",
-     "'orders:write' is not a valid choice for this field."),
+    ({"name": "Sync", "scopes": "payouts:write"}, "scopes",
+     "'payouts:write' is not a valid choice for this field."),
     ({"name": "", "scopes": "catalog:read"}, "name", "This field is required."),
     ({"name": "x" * 81, "scopes": "catalog:read"}, "name",
      "Field cannot be longer than 80 characters."),
