@@ -112,6 +112,7 @@ def post(kind: TransactionKind, idempotency_key: str,
          legs: Iterable[Leg | tuple[int, int, int, str]], *,
          order_id: int | None = None, sub_order_id: int | None = None,
          vendor_id: int | None = None, payout_id: int | None = None,
+         refund_id: int | None = None, dispute_id: int | None = None,
          memo: str = "") -> LedgerTransaction:
     """Record one money event: a transaction and its postings, once per key. Flushes.
 
@@ -129,7 +130,7 @@ def post(kind: TransactionKind, idempotency_key: str,
         _insert(LedgerTransaction).values(
             kind=kind, idempotency_key=idempotency_key, order_id=order_id,
             sub_order_id=sub_order_id, vendor_id=vendor_id, payout_id=payout_id,
-            memo=memo, created_at=utcnow())
+            refund_id=refund_id, dispute_id=dispute_id, memo=memo, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(LedgerTransaction.id)
     )

@@ -158,6 +158,11 @@ class LedgerTransaction(db.Model):
     vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id", ondelete="RESTRICT"))
     payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id", ondelete="RESTRICT"),
                                                   index=True)
+    # The refund or dispute a transaction records (migration 0011).
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="RESTRICT"),
+                                                  index=True)
+    dispute_id: Mapped[int | None] = mapped_column(
+        ForeignKey("disputes.id", ondelete="RESTRICT"), index=True)
     memo: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -242,3 +247,178 @@ class Payout(Timestamped, db.Model):
 @event.listens_for(LedgerTransaction, "before_delete")
 def _ledger_is_append_only(mapper, connection, target) -> None:
     raise TypeError("the ledger is append-only: post an adjustment instead")
+
+
+# --- Refunds, transfer reversals, disputes (migration 0011) ----------------------------------
+
+
+class RefundStatus(enum.StrEnum):
+    REQUESTED = "requested"  # the buyer asked; waits for the vendor or an admin
+    APPROVED = "approved"  # to be sent to the provider (the job is queued)
+    PROCESSING = "processing"  # claimed by a worker; the provider call may be in flight
+    SUCCEEDED = "succeeded"  # the money is back with the buyer and the ledger posted it
+    FAILED = "failed"  # the provider refused; nothing was posted
+    DECLINED = "declined"  # the vendor or an admin said no
+
+
+class RefundInitiator(enum.StrEnum):
+    BUYER = "buyer"
+    VENDOR = "vendor"
+    ADMIN = "admin"
+    SYSTEM = "system"  # e.g. a paid part cancelled because its stock was gone
+
+
+class Refund(Timestamped, db.Model):
+    """Money given back to the buyer for (part of) one vendor's sub-order.
+
+    The parts are frozen when the refund is created, from the lines' own figures and their
+    frozen commission, and always sum to what the buyer gets back:
+    ``amount = vendor_share + commission + tax`` (checked by the table). ``shipping_minor``
+    is the part of the amount that is shipping (tax included where it was charged).
+    The row is the source of truth for the provider call, like a payout: claimed
+    (approved -> processing) before the call, which carries the idempotency key
+    ``refund-<id>``, and completed (succeeded + ledger posting) after it.
+    """
+
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="RESTRICT"))
+    sub_order_id: Mapped[int] = mapped_column(ForeignKey("sub_orders.id", ondelete="RESTRICT"),
+                                              index=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id", ondelete="RESTRICT"))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[RefundStatus] = mapped_column(enum_column(RefundStatus, name="refund_status"),
+                                                 default=RefundStatus.REQUESTED)
+    initiated_by: Mapped[RefundInitiator] = mapped_column(
+        enum_column(RefundInitiator, name="refund_initiator"))
+    requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    # The parts, in minor units of ``currency`` (the order's).
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    vendor_share_minor: Mapped[int] = mapped_column(BigInteger)
+    commission_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    shipping_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    provider: Mapped[str | None] = mapped_column(String(16))
+    provider_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+
+    lines: Mapped[list[RefundLine]] = relationship(back_populates="refund",
+                                                   order_by="RefundLine.id")
+
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("vendor_share_minor >= 0 AND commission_minor >= 0 AND tax_minor >= 0 "
+                        "AND shipping_minor >= 0", name="parts_not_negative"),
+        CheckConstraint("amount_minor = vendor_share_minor + commission_minor + tax_minor",
+                        name="parts_sum_to_amount"),
+        CheckConstraint("shipping_minor <= amount_minor", name="shipping_within_amount"),
+        Index("ix_refunds_vendor_id", "vendor_id", "id"),
+        Index("ix_refunds_order_id", "order_id", "id"),
+        Index("ix_refunds_status", "status", "id"),
+    )
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"refund-{self.id}"
+
+
+class RefundLine(db.Model):
+    """Units of one order line in a refund, with their share of the line's frozen figures."""
+
+    __tablename__ = "refund_lines"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    refund_id: Mapped[int] = mapped_column(ForeignKey("refunds.id", ondelete="CASCADE"),
+                                           index=True)
+    order_line_id: Mapped[int] = mapped_column(
+        ForeignKey("order_lines.id", ondelete="RESTRICT"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    net_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    commission_minor: Mapped[int] = mapped_column(BigInteger)
+
+    refund: Mapped[Refund] = relationship(back_populates="lines")
+
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("net_minor >= 0 AND tax_minor >= 0 AND commission_minor >= 0 "
+                        "AND commission_minor <= net_minor", name="amounts_in_range"),
+        UniqueConstraint("refund_id", "order_line_id", name="uq_refund_lines_line"),
+    )
+
+
+class ReversalStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class TransferReversal(Timestamped, db.Model):
+    """Money taken back from a payout already sent, for a refund or a lost dispute whose
+    vendor share the vendor's balance can't cover. Idempotency key ``reversal-<id>``."""
+
+    __tablename__ = "transfer_reversals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    payout_id: Mapped[int] = mapped_column(ForeignKey("payouts.id", ondelete="RESTRICT"),
+                                           index=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id", ondelete="RESTRICT"))
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="RESTRICT"),
+                                                  index=True)
+    dispute_id: Mapped[int | None] = mapped_column(
+        ForeignKey("disputes.id", ondelete="RESTRICT"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[ReversalStatus] = mapped_column(
+        enum_column(ReversalStatus, name="reversal_status"), default=ReversalStatus.PENDING)
+    provider_reversal_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        Index("ix_transfer_reversals_vendor_id", "vendor_id", "id"),
+    )
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"reversal-{self.id}"
+
+
+class DisputeStatus(enum.StrEnum):
+    OPEN = "open"  # the provider took the disputed amount from the platform's balance
+    WON = "won"  # ... and gave it back
+    LOST = "lost"  # the buyer keeps it; the vendor's share, commission and tax are reversed
+
+
+class Dispute(Timestamped, db.Model):
+    """A buyer's chargeback on an order's payment, as the provider reports it
+    (``charge.dispute.created`` / ``charge.dispute.closed``)."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="RESTRICT"),
+                                          index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[DisputeStatus] = mapped_column(
+        enum_column(DisputeStatus, name="dispute_status"), default=DisputeStatus.OPEN)
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        Index("ix_disputes_status", "status", "id"),
+    )
