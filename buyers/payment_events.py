@@ -25,11 +25,14 @@ Every delivery order converges
   awaiting payment releases its stock, ends ``expired`` and its parts ``void``. (Orders
   placed before declines were retryable may still be ``payment_failed``; they end the
   same way.)
-- ``charge.refunded`` in full (the refunds themselves arrive with the payouts work): a paid
-  order is cancelled and every part not yet shipped is cancelled and restocked; an order
+- ``charge.refunded`` in full, made outside the app (e.g. from the provider's dashboard): a
+  paid order is cancelled and every part not yet shipped is cancelled and restocked; an order
   whose success event hasn't been seen yet is released and ends the same way (paid, then
   cancelled), so a late ``succeeded`` finds it cancelled and does nothing. Partial refunds
-  don't change the order.
+  don't change the order, and neither do the app's own refunds (payouts' refunds, which
+  account for themselves and may add up to the whole charge: their sub-orders were already
+  rejected or cancelled and restocked, or the buyer returned what was delivered). Payouts
+  says how much it refunded through ``vendors.signals.order_refunds_accounted``.
 
 Expiry
 ------
@@ -69,6 +72,7 @@ from vendors.order_models import (
     SubOrder,
     SubOrderStatus,
 )
+from vendors.signals import order_refunds_accounted
 
 log = logging.getLogger(__name__)
 
@@ -221,14 +225,22 @@ def on_charge_refunded(obj: dict[str, Any], event: Any = None) -> None:
         return
     amount, refunded = obj.get("amount") or 0, obj.get("amount_refunded") or 0
     if not (obj.get("refunded") or (amount and refunded >= amount)):
-        return  # a partial refund: the payouts work accounts for it
+        return  # a partial refund: whoever made it accounts for it
     if order.status == OrderStatus.CANCELLED:
         return
+    if refunded <= _refunds_accounted(order.id):
+        return  # the app's own refunds, adding up to the whole: nothing more to call off
     if order.status != OrderStatus.PAID:
         # Refunded before the success was seen: it was paid, and is now called off (the
         # restock below releases what is still held).
         _mark_paid(order)
     _cancel_paid(order)
+
+
+def _refunds_accounted(order_id: int) -> int:
+    """How much of the order's payment the app's own refunds gave back (payouts answers)."""
+    return sum(int(amount or 0) for _receiver, amount
+               in order_refunds_accounted.send(None, order_id=order_id))
 
 
 def register_handlers() -> None:

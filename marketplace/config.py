@@ -125,6 +125,10 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         "PAYOUT_RECONCILE_MINUTES": _int("PAYOUT_RECONCILE_MINUTES", 15),
         # A vendor's earnings move from pending to available this long after the payment.
         "SETTLEMENT_HOLD_DAYS": _int("SETTLEMENT_HOLD_DAYS", 7),
+        # How often `flask marketplace scheduler` queues the settlement job and the payout
+        # run (payouts/schedule.py); 0 turns one off.
+        "SETTLEMENT_EVERY_SECONDS": _int("SETTLEMENT_EVERY_SECONDS", 3600),
+        "PAYOUTS_EVERY_SECONDS": _int("PAYOUTS_EVERY_SECONDS", 900),
         "LOGIN_MAX_ATTEMPTS_PER_ACCOUNT": _int("LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", 5),
         "LOGIN_MAX_ATTEMPTS_PER_IP": _int("LOGIN_MAX_ATTEMPTS_PER_IP", 30),
         "LOGIN_THROTTLE_WINDOW_SECONDS": _int("LOGIN_THROTTLE_WINDOW_SECONDS", 900),

@@ -9,9 +9,10 @@ client tracing a call), else a fresh one. It is in ``g.request_id``, echoed in t
 ``X-Request-ID`` header, and on the ``marketplace.request`` line logged after the response.
 
 Logging is process-wide, not per app: ``init_app`` installs one handler on the ``marketplace``
-logger and later calls (tests build several apps) only update its format and level. Records
-still propagate to the root logger so a host's handlers and pytest's ``caplog`` see them; a host
-that also writes the root logger to the same stream should set ``marketplace``'s
+logger (and on ``vendors``, ``buyers`` and ``payouts``, whose modules log under their own
+names) and later calls (tests build several apps) only update its format and level. Records
+still propagate to the root logger so a host's handlers and pytest's ``caplog`` see them; a
+host that also writes the root logger to the same stream should set these loggers'
 ``propagate`` to False in its own logging configuration.
 """
 
@@ -29,6 +30,9 @@ from flask import Flask, Response, g, has_request_context, request
 from flask.logging import default_handler
 
 LOGGER_NAME = "marketplace"
+# The other packages of the app log under their own names (``payouts.payouts``...): their
+# records get the same handler, format and level.
+APP_LOGGERS = (LOGGER_NAME, "vendors", "buyers", "payouts")
 REQUEST_LOGGER = "marketplace.request"
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -120,6 +124,11 @@ def configure_logging(log_format: str, level: str) -> logging.Handler:
         logger.addHandler(handler)
     handler.setFormatter(JSONFormatter() if log_format == "json" else TextFormatter())
     logger.setLevel(numeric_level)
+    for name in APP_LOGGERS[1:]:
+        package_logger = logging.getLogger(name)
+        if handler not in package_logger.handlers:
+            package_logger.addHandler(handler)
+        package_logger.setLevel(numeric_level)
     return handler
 
 

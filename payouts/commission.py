@@ -61,8 +61,14 @@ def charge(net_minor: int, currency: str, terms: Terms, rates: dict[str, int]) -
     """What ``terms`` take of a line of ``net_minor`` in ``currency``."""
     fixed = convert(Money(terms.fixed_minor, terms.currency), currency, rates).amount_minor
     minimum = convert(Money(terms.minimum_minor, terms.currency), currency, rates).amount_minor
-    amount = (net_minor * terms.rate_bp + 5_000) // 10_000 + fixed  # half up; both >= 0
-    return min(max(amount, minimum), net_minor)
+    return charge_converted(net_minor, terms.rate_bp, fixed, minimum)
+
+
+def charge_converted(net_minor: int, rate_bp: int, fixed_minor: int, minimum_minor: int) -> int:
+    """:func:`charge` once the fixed fee and the minimum are in the line's currency (for
+    callers charging many lines at one order's rates, e.g. the admin's preview)."""
+    amount = (net_minor * rate_bp + 5_000) // 10_000 + fixed_minor  # half up; both >= 0
+    return min(max(amount, minimum_minor), net_minor)
 
 
 def _valid_at(at: dt.datetime) -> sa.ColumnElement[bool]:

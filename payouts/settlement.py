@@ -1,10 +1,17 @@
 """Settlement: a vendor's earnings move from pending to available after the hold period.
 
-A paid sub-order's vendor share (the ``vendor_pending`` credit of its capture transaction)
-is released once the order was paid more than ``SETTLEMENT_HOLD_DAYS`` ago: a
-``settlement_release`` transaction, key ``settle:sub_order:<id>``, moves it to the vendor's
-``vendor_available`` account. Sub-orders cancelled or rejected stay pending (their refund
+A paid sub-order's vendor share is released once the order was paid more than
+``SETTLEMENT_HOLD_DAYS`` ago: a ``settlement_release`` transaction, key
+``settle:sub_order:<id>``, moves it to the vendor's ``vendor_available`` account. What is
+released is what *remains* of the share: the ``vendor_pending`` credit of the sub-order's
+capture less what refunds and disputes of the sub-order already took back from pending
+(``payouts.clawback``); a sub-order with nothing left gets no settlement transaction (a
+transaction needs postings). Sub-orders cancelled or rejected stay pending (their refund
 reverses the pending share).
+
+Each batch holds the exclusive settlement lock (PostgreSQL advisory lock, see
+``payouts.clawback``) until it commits, so a refund never decides "not settled yet, take it
+from pending" while a batch is releasing the same share.
 
 Set-based and batched: each batch is a range of capture transaction ids and two INSERT ...
 SELECT statements in one database transaction (the settlement transactions, then their
@@ -33,6 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from marketplace.db import utcnow
 from marketplace.extensions import db
+from payouts.clawback import settle_key, settlement_lock  # noqa: F401  (settle_key: re-export)
 from payouts.models import AccountKind, LedgerTransaction, TransactionKind
 
 QUEUE = "settlement"
@@ -44,10 +52,6 @@ BATCH = 50_000
 class SettlementRun:
     settled: int  # sub-orders released by this run
     batches: int
-
-
-def settle_key(sub_order_id: int) -> str:
-    return f"settle:sub_order:{sub_order_id}"
 
 
 def settle_due(now: dt.datetime | None = None, *, batch: int = BATCH) -> SettlementRun:
@@ -88,8 +92,26 @@ def _insert(table):
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-# Amounts and keys come from the capture transactions; statuses are the enums' stored values.
-_TRANSACTIONS = sa.text("""
+# What refunds and disputes already took back from (or gave back to) a sub-order's pending
+# share: their transactions name the sub-order and a refund or dispute (payouts.clawback's
+# contract). The refund_id / dispute_id indexes find them without scanning the ledger.
+_CLAWED = """
+    SELECT ct.sub_order_id, ca.id AS account_id,
+           SUM(CASE WHEN cp.debit_account_id = ca.id THEN cp.amount_minor
+                    ELSE -cp.amount_minor END) AS amount
+    FROM ledger_transactions ct
+    JOIN ledger_postings cp ON cp.transaction_id = ct.id
+    JOIN ledger_accounts ca ON ca.id IN (cp.debit_account_id, cp.credit_account_id)
+                           AND ca.kind = 'vendor_pending'
+    WHERE (ct.refund_id IS NOT NULL OR ct.dispute_id IS NOT NULL)
+      AND ct.sub_order_id IS NOT NULL
+    GROUP BY ct.sub_order_id, ca.id
+"""
+
+# Amounts and keys come from the capture transactions (their vendor_pending credit, less what
+# refunds and disputes took back); statuses are the enums' stored values. Only captures with
+# something left are settled.
+_TRANSACTIONS = sa.text(f"""
     INSERT INTO ledger_transactions
         (kind, idempotency_key, order_id, sub_order_id, vendor_id, memo, created_at)
     SELECT 'settlement_release', 'settle:sub_order:' || t.sub_order_id, t.order_id,
@@ -97,21 +119,25 @@ _TRANSACTIONS = sa.text("""
     FROM ledger_transactions t
     JOIN orders o ON o.id = t.order_id
     JOIN sub_orders s ON s.id = t.sub_order_id
+    JOIN ledger_postings p ON p.transaction_id = t.id
+    JOIN ledger_accounts pending ON pending.id = p.credit_account_id
+                                AND pending.kind = 'vendor_pending'
+    LEFT JOIN ({_CLAWED}) AS clawed ON clawed.sub_order_id = t.sub_order_id
+                                   AND clawed.account_id = pending.id
     WHERE t.kind = 'payment_captured' AND t.id >= :low AND t.id < :high
       AND o.paid_at <= :cutoff AND s.status NOT IN ('cancelled', 'rejected')
-      AND EXISTS (SELECT 1 FROM ledger_postings p
-                  JOIN ledger_accounts a ON a.id = p.credit_account_id
-                  WHERE p.transaction_id = t.id AND a.kind = 'vendor_pending')
+      AND p.amount_minor - COALESCE(clawed.amount, 0) > 0
       AND NOT EXISTS (SELECT 1 FROM ledger_transactions d
                       WHERE d.idempotency_key = 'settle:sub_order:' || t.sub_order_id)
     ON CONFLICT (idempotency_key) DO NOTHING
 """).bindparams(sa.bindparam("now", type_=sa.DateTime(timezone=True)),
                 sa.bindparam("cutoff", type_=sa.DateTime(timezone=True)))
 
-_POSTINGS = sa.text("""
+_POSTINGS = sa.text(f"""
     INSERT INTO ledger_postings
         (transaction_id, debit_account_id, credit_account_id, amount_minor, currency)
-    SELECT st.id, p.credit_account_id, available.id, p.amount_minor, p.currency
+    SELECT st.id, p.credit_account_id, available.id,
+           p.amount_minor - COALESCE(clawed.amount, 0), p.currency
     FROM ledger_transactions t
     JOIN ledger_transactions st ON st.idempotency_key = 'settle:sub_order:' || t.sub_order_id
     JOIN ledger_postings p ON p.transaction_id = t.id
@@ -120,13 +146,19 @@ _POSTINGS = sa.text("""
     JOIN ledger_accounts available ON available.owner = pending.owner
                                   AND available.kind = 'vendor_available'
                                   AND available.currency = pending.currency
+    LEFT JOIN ({_CLAWED}) AS clawed ON clawed.sub_order_id = t.sub_order_id
+                                   AND clawed.account_id = pending.id
     WHERE t.kind = 'payment_captured' AND t.id >= :low AND t.id < :high
+      AND p.amount_minor - COALESCE(clawed.amount, 0) > 0
       AND NOT EXISTS (SELECT 1 FROM ledger_postings q WHERE q.transaction_id = st.id)
 """)
 
 
 def _settle_range(low: int, high: int, cutoff: dt.datetime, now: dt.datetime) -> int:
-    """Settle the due captures with ids in [low, high); returns how many."""
+    """Settle the due captures with ids in [low, high); returns how many. The exclusive
+    settlement lock (held until the batch commits) keeps refunds and disputes from taking a
+    share back between our read of what remains and our commit (``payouts.clawback``)."""
+    settlement_lock(exclusive=True)
     inserted = db.session.execute(_TRANSACTIONS, {"low": low, "high": high, "cutoff": cutoff,
                                                   "now": now}).rowcount
     db.session.execute(_POSTINGS, {"low": low, "high": high})

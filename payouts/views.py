@@ -15,6 +15,15 @@ from payouts import (
     books_cli,  # noqa: F401  (adds `flask marketplace settle` and `check-books`)
     capture,
     cli,  # noqa: F401  (adds `flask marketplace payouts`)
+    commission_views,
+    dispute_cli,  # noqa: F401  (adds `flask marketplace sandbox-dispute`)
+    dispute_views,
+    disputes,
+    finance_views,
+    refund_views,
+    refunds,
+    statement_export,
+    statement_views,
     statements,
 )
 from payouts.models import PayoutStatus
@@ -25,11 +34,18 @@ from vendors.views import _portal_nav
 
 bp = Blueprint("payouts", __name__, template_folder="templates")
 register_error_handlers(bp)  # a role that may not see payouts gets the portal's 403 page
+bp.register_blueprint(commission_views.bp)  # /admin/commission
+bp.register_blueprint(dispute_views.bp)  # /admin/disputes
+bp.register_blueprint(refund_views.bp)  # /vendor/refunds, /admin/refunds, buyers' requests
+bp.register_blueprint(statement_views.bp)  # /vendor/balance/statements/<YYYY-MM>[.csv]
+bp.register_blueprint(finance_views.bp)  # /admin/finance, /admin/finance/reconciliation
 
 
 @bp.record_once
 def _register(state) -> None:
     capture.register_handlers()  # the ledger posts each captured payment
+    disputes.register_handlers()  # ... and each chargeback opened, won or lost
+    refunds.register_handlers()  # rejected and cancelled paid sub-orders are refunded
 
 
 STATUS_LABELS = {
@@ -65,7 +81,9 @@ def balance() -> ResponseReturnValue:
     history = paginate(statements.payouts_select(g.vendor.id), query["page"], query["per_page"])
     return render_template("payouts/balance.html", vendor=g.vendor,
                            balances=statements.balances(g.vendor.id),
-                           upcoming=statements.upcoming(g.vendor), payouts=history)
+                           upcoming=statements.upcoming(g.vendor), payouts=history,
+                           statement_months=statement_export.activity_months(g.vendor.id),
+                           default_month=statement_export.default_month())
 
 
 @bp.get("/vendor/balance/transactions")

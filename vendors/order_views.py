@@ -1,5 +1,5 @@
 """The orders section: the shop's sub-orders by status, one order's detail, and the moves on
-it (accept, reject with a reason, ready to ship)."""
+it (accept, reject with a reason, ready to ship, cancel with a reason)."""
 
 from __future__ import annotations
 
@@ -123,4 +123,30 @@ def reject(sub_order_id: int) -> ResponseReturnValue:
     db.session.commit()
     flash(_("Order %(number)s is rejected and its items are back in stock. The buyer sees "
             "your reason.", number=sub.order.number), "success")
+    return redirect(url_for("vendors.orders.detail", sub_order_id=sub.id), 303)
+
+
+@bp.post("/orders/<int:sub_order_id>/cancel")
+@vendor_member_required
+def cancel(sub_order_id: int) -> ResponseReturnValue:
+    sub = _own(sub_order_id)
+    g.actor.require(Permission.REJECT_ORDERS)
+    reason = request.form.get("reason", "")
+    if not ActionForm().validate_on_submit():
+        return _detail(sub, {"reason": [_("The form expired; please try again.")]}, reason,
+                       400)
+    try:
+        data = reject_form.load(request.form)
+        orders.cancel(g.actor, sub.id, data["reason"])
+    except ValidationError as error:
+        return _detail(sub, error.messages, reason, 422)
+    except VendorError as error:
+        db.session.rollback()
+        if error.field != "reason":
+            flash(error.message, "error")
+        errors = {"reason": [error.message]} if error.field == "reason" else {}
+        return _detail(_own(sub_order_id), errors, reason, error.status)
+    db.session.commit()
+    flash(_("Order %(number)s is cancelled, its items are back in stock and the buyer is "
+            "refunded in full.", number=sub.order.number), "success")
     return redirect(url_for("vendors.orders.detail", sub_order_id=sub.id), 303)

@@ -1,5 +1,7 @@
 """A vendor's own part of each order (its sub-orders): the lists it works from and the moves
-it makes: accept, reject with a reason (the units go back on the shelf), ready to ship.
+it makes: accept, reject with a reason (the units go back on the shelf), ready to ship, cancel
+an accepted one with a reason (likewise). A rejected or cancelled paid order is refunded in
+full: payouts hears ``vendors.signals.sub_order_called_off``.
 
 Vendors see a sub-order once its order is paid; parts still awaiting payment, or void because
 the payment failed, are not theirs to act on and stay out of every list. Statuses move only
@@ -7,8 +9,8 @@ through ``SubOrder.set_status`` (its transition table is the lifecycle); a move 
 a :class:`~vendors.errors.Conflict` saying what the order's status is now.
 
 Who may act (``vendors/access.py``): every member sees orders and may accept them or mark
-them ready to ship (packing is everyday work); rejecting gives up a sale and puts stock back,
-so it takes an owner or a manager.
+them ready to ship (packing is everyday work); rejecting or cancelling gives up a sale, puts
+stock back and refunds the buyer, so it takes an owner or a manager.
 
 Functions flush and never commit.
 """
@@ -27,6 +29,7 @@ from vendors.access import Actor, Permission
 from vendors.errors import Conflict, InvalidInput, UnknownReference
 from vendors.models import InvalidTransition
 from vendors.order_models import SubOrder, SubOrderStatus
+from vendors.signals import sub_order_called_off
 
 MAX_REASON = 500
 MIN_REASON = 3
@@ -129,12 +132,39 @@ def mark_ready(actor: Actor, sub_order_id: int) -> SubOrder:
 
 def reject(actor: Actor, sub_order_id: int, reason: str) -> SubOrder:
     """A paid sub-order is refused, with the reason the buyer is shown; its units go back on
-    the shelf (vendors.allocation.restock_sub_order). The refund comes with the payouts work.
+    the shelf (vendors.allocation.restock_sub_order) and ``sub_order_called_off`` is sent, on
+    which payouts refunds the buyer the whole sub-order.
 
     Raises PermissionDenied, InvalidInput (``reason``), UnknownReference, Conflict (not a new
     paid order: accepted orders are cancelled, not rejected).
     """
     actor.require(Permission.REJECT_ORDERS)
+    reason = _checked_reason(reason)
+    sub = _locked(actor, sub_order_id)
+    _move(sub, SubOrderStatus.REJECTED, _("Only new, paid orders can be rejected."))
+    return _call_off(actor, sub, reason)
+
+
+def cancel(actor: Actor, sub_order_id: int, reason: str) -> SubOrder:
+    """An accepted sub-order (or one ready to ship) that can't be delivered after all is
+    cancelled, with the reason the buyer is shown; its units go back on the shelf and
+    ``sub_order_called_off`` is sent, on which payouts refunds the buyer the whole sub-order.
+
+    Raises PermissionDenied, InvalidInput (``reason``), UnknownReference, Conflict (a new
+    paid order is rejected, not cancelled; a rejected or cancelled one is done).
+    """
+    actor.require(Permission.REJECT_ORDERS)
+    reason = _checked_reason(reason)
+    sub = _locked(actor, sub_order_id)
+    if sub.status not in (SubOrderStatus.ACCEPTED, SubOrderStatus.READY_TO_SHIP):
+        raise Conflict(_("%(refusal)s This order is now: %(status)s.",
+                         refusal=_("Only accepted orders can be cancelled; reject new ones."),
+                         status=STATUS_LABELS[sub.status]))
+    _move(sub, SubOrderStatus.CANCELLED, _("Only accepted orders can be cancelled."))
+    return _call_off(actor, sub, reason)
+
+
+def _checked_reason(reason: str) -> str:
     reason = " ".join((reason or "").split())
     if len(reason) < MIN_REASON:
         raise InvalidInput(_("Tell the buyer why, e.g. \"Sold out in the shop\"."),
@@ -142,9 +172,14 @@ def reject(actor: Actor, sub_order_id: int, reason: str) -> SubOrder:
     if len(reason) > MAX_REASON:
         raise InvalidInput(_("Use at most %(num)d characters.", num=MAX_REASON),
                            field="reason")
-    sub = _locked(actor, sub_order_id)
-    _move(sub, SubOrderStatus.REJECTED, _("Only new, paid orders can be rejected."))
+    return reason
+
+
+def _call_off(actor: Actor, sub: SubOrder, reason: str) -> SubOrder:
+    """The units back on the shelf, the reason for the buyer, and payouts told (refund)."""
     sub.rejection_reason = reason
     allocation.restock_sub_order(sub.id, user_id=actor.user_id)
     db.session.flush()
+    sub_order_called_off.send(None, sub_order_id=sub.id, initiated_by="vendor",
+                              user_id=actor.user_id, reason=reason)
     return sub

@@ -69,6 +69,7 @@ PORTAL_LINKS: list[tuple[str, str, Permission | None]] = [
     ("vendors.shop.payouts", _l("Payouts"), Permission.VIEW_PAYOUTS),
     # Registered by payouts/ (vendors can't import it); shown once that blueprint is loaded.
     ("payouts.balance", _l("Balance & payouts"), Permission.VIEW_PAYOUTS),
+    ("payouts.refunds.vendor_refunds", _l("Refunds"), Permission.VIEW_ORDERS),
     ("vendors.imports.index", _l("Catalog files"), Permission.IMPORT_CATALOG),
     ("vendors.tokens.tokens", _l("API tokens"), Permission.MANAGE_TOKENS),
 ]

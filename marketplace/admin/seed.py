@@ -24,7 +24,7 @@ from marketplace.extensions import db
 from marketplace.jobs import run_queued_jobs
 from marketplace.kv import is_embedded
 from marketplace.models import Category, Role, User
-from marketplace.money import currency_exponent
+from marketplace.money import Money, currency_exponent
 from payouts import commission
 from vendors.models import (
     MemberRole,
@@ -581,6 +581,16 @@ def seed_command(vendors: int, products: int, buyers: int, seed: int, if_empty: 
         f"{summary.products} products, {summary.variants} variants, "
         f"{summary.stock_levels} stock levels and {summary.users} users."
     )
+    # The money flow runs the real checkout, ledger and payout services, which import this
+    # package: imported here, when the command runs.
+    from payouts.demo import seed_money
+
+    money = seed_money(summary.buyer_email)
+    if money.orders:
+        click.echo(
+            f"Demo money: {len(money.orders)} paid orders, {money.settled} sub-orders settled, "
+            f"{money.payouts} payouts sent (sandbox), one refund of "
+            f"{Money(money.refunded_minor, money.currency).format()}; the books balance.")
     click.echo(f"Demo logins (password: {summary.password}):")
     click.echo(f"  admin         {summary.admin_email}")
     click.echo(f"  buyer         {summary.buyer_email}")

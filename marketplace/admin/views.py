@@ -26,6 +26,10 @@ _ADMIN_LINKS: list[tuple[str, str]] = [
     ("admin.jobs", _l("Jobs")),
     # A page of payouts/ (which admin doesn't import): listed once that blueprint is loaded.
     ("payouts.admin_payouts", _l("Payouts")),
+    ("payouts.commission.rules", _l("Commission")),
+    ("payouts.disputes.admin_disputes", _l("Disputes")),
+    ("payouts.refunds.admin_refunds", _l("Refunds")),
+    ("payouts.finance.report", _l("Finance")),
 ]
 
 JOB_LIST_LIMIT = 50

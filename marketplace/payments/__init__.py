@@ -45,6 +45,7 @@ their idempotency keys matter.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -54,6 +55,12 @@ from typing import NamedTuple, Protocol
 from flask import Flask, current_app
 
 from marketplace.money import Money
+from marketplace.payments.records import (
+    ProviderPayment,
+    ProviderRefund,
+    ProviderReversal,
+    ProviderTransfer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +201,22 @@ class PaymentProvider(Protocol):
                          idempotency_key: str) -> str:
         """Take ``amount_minor`` of a transfer back from the seller; return the reversal id.
         More than is left on the transfer raises PaymentProviderError."""
+
+    # --- reading the provider's records (the reconciliation report) ----------------------
+    # Windows are half-open (since <= created < until); answers are oldest or newest first,
+    # callers must not rely on an order. Read-only; failures raise PaymentProviderError.
+
+    def list_payments(self, since: dt.datetime, until: dt.datetime) -> list[ProviderPayment]:
+        """Payment intents created in the window, paid or not."""
+
+    def list_refunds(self, since: dt.datetime, until: dt.datetime) -> list[ProviderRefund]:
+        """Refunds created in the window."""
+
+    def list_transfers(self, since: dt.datetime, until: dt.datetime) -> list[ProviderTransfer]:
+        """Transfers to connected accounts created in the window."""
+
+    def list_transfer_reversals(self, transfer_id: str) -> list[ProviderReversal]:
+        """Every reversal of one transfer."""
 
 
 def provider(app: Flask | None = None) -> PaymentProvider:

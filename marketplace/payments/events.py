@@ -43,8 +43,10 @@ imports, or an ``init_app``. Registering the same function twice for a type is a
 The registry is code, not state: every process holds the same one.
 
 The event types the sandbox emits: ``payment_intent.succeeded``,
-``payment_intent.payment_failed``, ``payment_intent.canceled``, ``charge.refunded``; its
-event ids start with ``evt_sbx_``.
+``payment_intent.payment_failed``, ``payment_intent.canceled``, ``charge.refunded``, and
+``charge.dispute.created`` / ``charge.dispute.closed`` (object: a Dispute with ``id``,
+``amount``, ``currency``, ``charge``, ``payment_intent``, ``reason``, ``status``) when
+``sandbox_disputes`` plays the buyer's bank; its event ids start with ``evt_sbx_``.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from marketplace.payments import (
 )
 from marketplace.payments.models import (
     IntentStatus,
+    PaymentEvent,
     SandboxAccount,
     SandboxIdempotencyKey,
     SandboxPaymentIntent,
@@ -49,6 +50,7 @@ from marketplace.payments.models import (
     SandboxTransfer,
     SandboxTransferReversal,
 )
+from marketplace.payments.sandbox_records import SandboxRecordsMixin
 
 LINK_SALT = "marketplace.payments.sandbox-onboarding"
 # Stripe's account links last a few minutes; the sandbox's behave the same way.
@@ -65,7 +67,7 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_sbx_{secrets.token_hex(12)}"
 
 
-class SandboxProvider:
+class SandboxProvider(SandboxRecordsMixin):
     name = "sandbox"
     pay_template = "payments/sandbox_pay.html"
 
@@ -153,6 +155,10 @@ class SandboxProvider:
                 raise _refused(
                     _("This PaymentIntent (%(id)s) does not have a successful charge to "
                       "refund.", id=intent.id), code="charge_not_refundable")
+            if charge_disputed(intent.charge_id):
+                raise _refused(_("The charge %(id)s has been disputed by the buyer's bank and "
+                                 "can't be refunded.", id=intent.charge_id),
+                               code="charge_disputed")
             _checked_amount(amount_minor, intent.amount_minor - intent.amount_refunded,
                             intent.currency)
             db.session.add(SandboxRefund(id=refund_id, payment_intent_id=intent.id,
@@ -227,6 +233,25 @@ def complete_onboarding(account_id: str) -> SandboxAccount | None:
         account.payouts_enabled = True
         db.session.flush()
     return account
+
+
+def dispute_id_for(charge_id: str) -> str:
+    """The id of the one dispute a charge can have in the sandbox (``sandbox_disputes``)."""
+    return "dp_sbx_" + hashlib.sha256(charge_id.encode("utf-8")).hexdigest()[:24]
+
+
+def charge_disputed(charge_id: str | None) -> bool:
+    """Whether the sandbox opened a dispute on the charge that was not closed as won: like
+    Stripe, it then refuses refunds (the bank gives the buyer the money, or may). The
+    sandbox's disputes are the events it emitted about them."""
+    if charge_id is None:
+        return False
+    emitted = db.session.scalars(
+        sa.select(PaymentEvent).where(PaymentEvent.object_id == dispute_id_for(charge_id),
+                                      PaymentEvent.event_id.like("evt_sbx_%"))).all()
+    return bool(emitted) and not any(
+        event.type == "charge.dispute.closed"
+        and event.payload["data"]["object"].get("status") == "won" for event in emitted)
 
 
 # --- Stripe-shaped objects (what events carry) --------------------------------------------

@@ -26,6 +26,7 @@ from marketplace.payments import (
     PaymentIntentInfo,
     PaymentProviderError,
 )
+from marketplace.payments.stripe_records import StripeRecordsMixin
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 TIMEOUT = (5, 20)
 
 
-class StripeProvider:
+class StripeProvider(StripeRecordsMixin):
     name = "stripe"
     pay_template = "payments/stripe_pay.html"
 

@@ -92,7 +92,8 @@ def test_the_detail_shows_each_vendors_part_with_its_status_and_shipping(client,
     assert "From Bob's Bikes" in page and "Shipping: Bike courier €3.00" in page
     assert "Items €33.00 Shipping €7.90 Tax €0.00 Total €40.90" in page
     assert "Ada Buyer Hauptstraße 1 10115 Berlin Germany" in page
-    assert "The refund isn't automatic yet: it comes with the payouts feature." in page
+    assert "You can cancel until the seller ships; the money goes back to your card at once." \
+        in page
 
 
 def test_another_buyers_order_is_not_found(client, post_form, market):
@@ -116,8 +117,8 @@ def test_a_buyer_cancels_one_shops_part_and_its_stock_comes_back(client, post_fo
     page = client.get(answer.headers["Location"]).get_data(as_text=True)
 
     assert answer.status_code == 303
-    assert flashes(page) == ["Your items from Olga's Oils are cancelled. Refunds are not "
-                             "issued automatically yet: they come with the payouts feature."]
+    assert flashes(page) == ["Your items from Olga's Oils are cancelled. Your refund is on its "
+                             "way: it reaches your card within a few days."]
     assert [db.session.get(SubOrder, p.id).status for p in (oil_part, bell_part)] == [
         SubOrderStatus.CANCELLED, SubOrderStatus.PAID]
     assert before == (8, 9)

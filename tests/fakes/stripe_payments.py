@@ -108,6 +108,8 @@ class PaymentsMixin:
         if kind == "payment_intents":
             if method == "POST" and not rest:
                 return self._create_intent(params)
+            if method == "GET" and not rest:
+                return _page(self.payment_intents.values(), params, "/v1/payment_intents")
             if not rest:
                 return None
             intent = self.payment_intents.get(rest[0])
@@ -126,6 +128,8 @@ class PaymentsMixin:
         if kind == "refunds":
             if method == "POST" and not rest:
                 return self._create_refund(params)
+            if method == "GET" and not rest:
+                return _page(self.refunds.values(), params, "/v1/refunds")
             if method == "GET" and len(rest) == 1:
                 refund = self.refunds.get(rest[0])
                 return (200, refund) if refund else missing("refund", rest[0])
@@ -144,6 +148,9 @@ class PaymentsMixin:
                 return 200, transfer
             if method == "POST" and rest[1:] == ["reversals"]:
                 return self._reverse(transfer, params)
+            if method == "GET" and rest[1:] == ["reversals"]:
+                return _page(transfer["reversals"]["data"], params,
+                             f"/v1/transfers/{transfer['id']}/reversals")
         return None
 
     # --- payment intents -------------------------------------------------------------------
@@ -347,13 +354,12 @@ class PaymentsMixin:
         return 200, transfer
 
     def _list_transfers(self, params: dict[str, Any]) -> tuple[int, dict]:
-        """Newest first, filtered by ``transfer_group`` and ``destination`` like Stripe's."""
-        limit = int(params.get("limit") or 10)
-        found = [t for t in reversed(self.transfers.values())
+        """Newest first, filtered by ``transfer_group`` and ``destination`` like Stripe's
+        (and by ``created`` and paged with ``starting_after``, see :func:`_page`)."""
+        found = [t for t in self.transfers.values()
                  if all(t[name] == params[name] for name in ("transfer_group", "destination")
                         if params.get(name))]
-        return 200, {"object": "list", "url": "/v1/transfers", "data": found[:limit],
-                     "has_more": len(found) > limit}
+        return _page(found, params, "/v1/transfers")
 
     def _reverse(self, transfer: dict[str, Any], params: dict[str, Any]) -> tuple[int, dict]:
         left = transfer["amount"] - transfer["amount_reversed"]
@@ -375,6 +381,28 @@ class PaymentsMixin:
         transfer["reversals"]["data"].append(reversal)
         self._emit("transfer.reversed", transfer)
         return 200, reversal
+
+
+def _page(objects: Any, params: dict[str, Any], url: str) -> tuple[int, dict]:
+    """A page of a Stripe list: newest first (objects are given oldest first), filtered by
+    ``created[gte|gt|lte|lt]``, ``limit`` (default 10, at most 100) objects after
+    ``starting_after``; ``has_more`` says whether more follow."""
+    created = params.get("created")
+    bounds = created if isinstance(created, dict) else {}
+    tests = {"gte": lambda c, b: c >= b, "gt": lambda c, b: c > b,
+             "lte": lambda c, b: c <= b, "lt": lambda c, b: c < b}
+    found = [obj for obj in reversed(list(objects))
+             if all(tests[op](obj["created"], int(bound)) for op, bound in bounds.items()
+                    if op in tests)]
+    after = params.get("starting_after")
+    if after:
+        ids = [obj["id"] for obj in found]
+        if after not in ids:
+            return missing("object", after, "starting_after")
+        found = found[ids.index(after) + 1:]
+    limit = min(int(params.get("limit") or 10), 100)
+    return 200, {"object": "list", "url": url, "data": found[:limit],
+                 "has_more": len(found) > limit}
 
 
 def _copy(obj: dict[str, Any]) -> dict[str, Any]:

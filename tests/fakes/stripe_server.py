@@ -15,7 +15,8 @@ What it implements, with Stripe-shaped JSON and errors:
   ``pm_card_chargeDeclined`` is a 402 ``card_declined``,
   ``pm_card_authenticationRequired`` needs 3-D Secure), cancel, capture;
   refunds; charges (retrieve); transfers with ``source_transaction``, listed by
-  ``transfer_group``; transfer reversals.
+  ``transfer_group``; transfer reversals; lists of payment intents, refunds, transfers and
+  a transfer's reversals (``created[gte|lt]``, ``limit``, ``starting_after`` paging).
 
 Every state change also appends the event Stripe would send to :attr:`FakeStripe.events`
 (``payment_intent.succeeded``, ``payment_intent.payment_failed``,

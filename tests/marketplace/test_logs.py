@@ -216,3 +216,14 @@ def test_json_is_the_format_for_log_format_json(app, restore_logging):
 def test_an_unknown_log_level_stops_the_app_from_starting(app, restore_logging):
     with pytest.raises(ValueError, match="LOG_LEVEL 'LOUD' is not a logging level"):
         _other_app(app, LOG_LEVEL="LOUD")
+
+
+def test_the_other_packages_log_through_the_same_handler(app, capsys):
+    # A payout or a refund logs under payouts.*: an operator must see those lines too, in
+    # the configured format, not lose them to Python's bare last-resort handler.
+    logging.getLogger("payouts.payouts").warning("payout transfer outcome unknown",
+                                                 extra={"payout_id": 7})
+
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "payout transfer outcome unknown" in line
+    assert "payout_id" in line

@@ -125,6 +125,7 @@ CASES: dict[str, Case] = {
     "vendors.orders.accept": Case({"sub_order_id": "sub_order"}),
     "vendors.orders.ready": Case({"sub_order_id": "sub_order"}),
     "vendors.orders.reject": Case({"sub_order_id": "sub_order"}, form={"reason": "Taken over"}),
+    "vendors.orders.cancel": Case({"sub_order_id": "sub_order"}, form={"reason": "Taken over"}),
     "vendor_api.get_order": Case({"sub_order_id": "sub_order"}),
     "vendor_api.accept_order": Case({"sub_order_id": "sub_order"}),
     "vendor_api.ready_order": Case({"sub_order_id": "sub_order"}),
