@@ -68,6 +68,7 @@ from payouts.models import (
     TransactionKind,
     TransferReversal,
 )
+from vendors.order_models import SubOrder
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,12 @@ QUEUE = "settlement"
 # The advisory lock key shared by settlement batches (exclusive) and clawbacks (shared).
 # Any constant works as long as nothing else in the database uses it: "settle" in ASCII.
 SETTLEMENT_LOCK_KEY = 0x736574746C65
+
+
+# Stripe keeps an idempotency key for 24 hours; after that the same request would be a new
+# refund or reversal. The reconcilers replay only what was claimed within this window and
+# hold anything older for a person to check at the provider (they log it as an error).
+REPLAY_WINDOW = dt.timedelta(hours=20)
 
 
 def settle_key(sub_order_id: int) -> str:
@@ -122,7 +129,8 @@ def take_back(*, vendor_id: int, currency: str, amount_minor: int,
     ``sub_order_id`` back, as ``[(account_id, amount)]`` with positive amounts summing to
     ``amount_minor`` (an empty list for 0).
 
-    Takes the shared settlement lock first (see the module docstring), then: from
+    Takes the shared settlement lock first (see the module docstring) and the sub-order's
+    row lock, then: from
     ``vendor_pending`` while the sub-order is not settled, up to what is left of its pending
     share, the rest from ``vendor_available``; from ``vendor_available`` once it is settled
     (the balance may go below zero: netted against future earnings), holding the available
@@ -137,6 +145,10 @@ def take_back(*, vendor_id: int, currency: str, amount_minor: int,
     if amount_minor == 0:
         return []
     settlement_lock()
+    # Two clawbacks of one sub-order (a refund and a lost dispute, say) queue here: the
+    # second reads the pending share the first left, never the share before it.
+    db.session.execute(sa.select(SubOrder.id).where(SubOrder.id == sub_order_id)
+                       .with_for_update())
     available = ledger.account(AccountKind.VENDOR_AVAILABLE, currency, vendor_id=vendor_id)
     from_pending = 0
     if not is_settled(sub_order_id):
@@ -281,14 +293,23 @@ def send_reversal(reversal_id: int) -> str:
 def reconcile_stuck_reversals(now: dt.datetime | None = None) -> dict[int, str]:
     """Retry reversals left in ``processing`` (a crash or a timeout) for longer than
     ``PAYOUT_RECONCILE_MINUTES`` with the same call and idempotency key. Commits per
-    reversal; returns ``{reversal_id: outcome}`` as :func:`send_reversal` names them."""
+    reversal; returns ``{reversal_id: outcome}`` as :func:`send_reversal` names them, or
+    "held" for one claimed longer than :data:`REPLAY_WINDOW` ago (left in ``processing``
+    and logged for a person to check at the provider: a replay could reverse twice)."""
     now = now or utcnow()
     minutes = int(current_app.config.get("PAYOUT_RECONCILE_MINUTES", 15))
-    stuck = list(db.session.scalars(
-        sa.select(TransferReversal.id)
+    stuck = db.session.execute(
+        sa.select(TransferReversal.id, TransferReversal.updated_at < now - REPLAY_WINDOW)
         .where(TransferReversal.status == ReversalStatus.PROCESSING,
                TransferReversal.updated_at < now - dt.timedelta(minutes=minutes))
-        .order_by(TransferReversal.id)))
-    return {reversal_id: _finish_reversal(db.session.get(TransferReversal, reversal_id))
-            for reversal_id in stuck}
+        .order_by(TransferReversal.id)).all()
+    outcome: dict[int, str] = {}
+    for reversal_id, too_old in stuck:
+        if too_old:
+            log.error("transfer reversal stuck past the provider's retry window: check it at "
+                      "the provider and finish it by hand", extra={"reversal_id": reversal_id})
+            outcome[reversal_id] = "held"
+            continue
+        outcome[reversal_id] = _finish_reversal(db.session.get(TransferReversal, reversal_id))
+    return outcome
 

@@ -315,9 +315,23 @@ def create_refund(sub_order_id: int, lines: Mapping[int, int], *, shipping_minor
 def refund_sub_order(sub_order_id: int, *, initiated_by: RefundInitiator,
                      user_id: int | None, reason: str) -> Refund | None:
     """Refund everything of the sub-order not refunded yet, shipping included, approved at
-    once (a rejection or a cancellation). Returns None when nothing is left or the payment
-    was never captured (nothing to give back). Flushes."""
+    once (a rejection or a cancellation). Refunds the buyer requested and nobody decided
+    yet are approved with it: a called-off order owes the buyer everything, and a request
+    left waiting could be declined, leaving its units paid for and never refunded. Returns
+    the refund of the rest, or None when nothing is left or the payment was never captured
+    (nothing to give back). Flushes."""
     _locked_sub_order(sub_order_id)
+    waiting = db.session.scalars(
+        sa.select(Refund).where(Refund.sub_order_id == sub_order_id,
+                                Refund.status == RefundStatus.REQUESTED)
+        .order_by(Refund.id).with_for_update().execution_options(populate_existing=True))
+    now = utcnow()
+    for request in waiting:
+        request.status = RefundStatus.APPROVED
+        request.decided_by_id, request.decided_at = user_id, now
+        request.decision_note = _clean_reason(reason) or None
+        db.session.flush()
+        enqueue_after_commit(QUEUE, process_refund, request.id)
     left = refundable(sub_order_id)
     if not left.anything:
         return None
@@ -390,7 +404,8 @@ def decline(refund_id: int, user_id: int | None, note: str = "", *,
             vendor_id: int | None = None) -> Refund:
     """A requested refund is declined (its units may be requested again). Flushes.
 
-    Raises RefundNotFound, RefundError (not waiting for a decision any more)."""
+    Raises RefundNotFound, RefundError (not waiting for a decision any more; a rejection or
+    cancellation of the sub-order approves the requests still waiting)."""
     refund = _locked_refund(refund_id, vendor_id)
     if refund.status != RefundStatus.REQUESTED:
         raise RefundError(_("This refund was already decided: %(status)s.",
@@ -506,15 +521,27 @@ def reconcile_stuck_refunds(now: dt.datetime | None = None) -> dict[int, str]:
     """Retry refunds left in ``processing`` longer than ``PAYOUT_RECONCILE_MINUTES`` (a
     crash, a timeout) with the same provider call and idempotency key: a refund that went
     through is found again, never made twice. Commits per refund; returns
-    ``{refund_id: outcome}`` as :func:`process_refund` names them."""
+    ``{refund_id: outcome}`` as :func:`process_refund` names them, or "held" for a refund
+    claimed longer than ``clawback.REPLAY_WINDOW`` ago: the provider has forgotten its key by
+    then and a replay could refund twice, so it stays in ``processing`` and is logged as an
+    error for a person to check at the provider."""
     now = now or utcnow()
     minutes = int(current_app.config.get("PAYOUT_RECONCILE_MINUTES", 15))
-    stuck = list(db.session.scalars(
-        sa.select(Refund.id).where(Refund.status == RefundStatus.PROCESSING,
-                                   Refund.claimed_at < now - dt.timedelta(minutes=minutes))
-        .order_by(Refund.id)))
+    stuck = db.session.execute(
+        sa.select(Refund.id, Refund.claimed_at < now - clawback.REPLAY_WINDOW)
+        .where(Refund.status == RefundStatus.PROCESSING,
+               Refund.claimed_at < now - dt.timedelta(minutes=minutes))
+        .order_by(Refund.id)).all()
     db.session.rollback()
-    return {refund_id: _send(refund_id) for refund_id in stuck}
+    outcome: dict[int, str] = {}
+    for refund_id, too_old in stuck:
+        if too_old:
+            log.error("refund stuck past the provider's retry window: check it at the "
+                      "provider and finish it by hand", extra={"refund_id": refund_id})
+            outcome[refund_id] = "held"
+            continue
+        outcome[refund_id] = _send(refund_id)
+    return outcome
 
 
 # --- reading ------------------------------------------------------------------------------------

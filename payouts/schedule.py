@@ -57,10 +57,13 @@ def run_payouts() -> dict[str, int]:
     reversals a crashed worker left in ``processing`` (what ``flask marketplace refunds``
     does), then create every due vendor's payouts and queue their transfers (what
     ``flask marketplace payouts`` does); idempotent and safe to run concurrently. Returns
-    counts: ``resolved`` (stuck payouts, refunds and reversals looked at), ``created``,
+    counts: ``resolved`` (stuck payouts, refunds and reversals looked at; not those held for
+    a person, see ``payouts.clawback.REPLAY_WINDOW``), ``created``,
     ``held`` (vendors)."""
-    resolved = (len(payouts.reconcile_stuck_payouts()) + len(refunds.reconcile_stuck_refunds())
-                + len(clawback.reconcile_stuck_reversals()))
+    stuck = {**{f"refund:{k}": v for k, v in refunds.reconcile_stuck_refunds().items()},
+             **{f"reversal:{k}": v for k, v in clawback.reconcile_stuck_reversals().items()}}
+    resolved = (len(payouts.reconcile_stuck_payouts())
+                + sum(1 for outcome in stuck.values() if outcome != "held"))
     run = payouts.create_due_payouts()
     return {"resolved": resolved, "created": len(run.created), "held": len(run.held)}
 

@@ -9,7 +9,6 @@ worker process (``tests/payouts/kill_points.py``).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -28,14 +27,19 @@ from payouts import payouts
 from payouts.models import LedgerTransaction, Payout, PayoutStatus, TransactionKind
 from tests.fakes.stripe_server import FakeStripe, stripe_configured
 from tests.payouts.kill_points import ENV, POINTS
-from tests.payouts.payout_factories import available, fund, make_payable_vendor, paid_out
+from tests.payouts.payout_factories import (
+    available,
+    fund,
+    later,
+    make_payable_vendor,
+    paid_out,
+)
 
 pytestmark = pytest.mark.postgres_only
 
 ROOT = Path(__file__).resolve().parents[2]
 RQ = Path(sys.executable).parent / "rq"
-# Past PAYOUT_RECONCILE_MINUTES (15): the reconciler treats the killed worker's claim as stuck.
-LATER = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)
+
 AMOUNT = 64_00
 
 
@@ -124,7 +128,7 @@ def test_a_payout_worker_killed_mid_job_pays_once_after_the_reconciler_and_a_rer
     killed = run_worker(app, kill_at=point)
     left = db.session.get(Payout, payout_id)
     left_behind = (left.status, len(transfers_of(payout_id, gateway)))
-    resolved = payouts.reconcile_stuck_payouts(LATER)
+    resolved = payouts.reconcile_stuck_payouts(later())
     enqueue_after_commit(payouts.QUEUE, payouts.send_payout, payout_id)  # and the job again
     db.session.commit()
     db.session.remove()

@@ -19,10 +19,14 @@ from marketplace.payments.models import SandboxTransfer
 from payouts import payouts
 from payouts.models import LedgerTransaction, Payout, PayoutStatus, TransactionKind
 from tests.fakes.stripe_server import FakeStripe, stripe_configured
-from tests.payouts.payout_factories import available, fund, make_payable_vendor, paid_out
+from tests.payouts.payout_factories import (
+    available,
+    fund,
+    later,
+    make_payable_vendor,
+    paid_out,
+)
 from vendors.models import PayoutSchedule, VendorStatus
-
-LATER = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)
 
 
 @pytest.fixture(autouse=True)
@@ -245,7 +249,7 @@ def test_a_crash_after_the_transfer_is_completed_by_the_reconciler_without_a_sec
     db.session.refresh(payout)
     left_behind = (payout.status, payout.transfer_id)
     too_early = payouts.reconcile_stuck_payouts()
-    resolved = payouts.reconcile_stuck_payouts(LATER)
+    resolved = payouts.reconcile_stuck_payouts(later())
     job_again = payouts.send_payout(payout.id)
 
     db.session.refresh(payout)
@@ -268,7 +272,7 @@ def test_a_lost_answer_leaves_the_payout_for_the_reconciler(app, fake_stripe):
     fake_stripe.fail_next("POST", "/v1/transfers", status=500, times=2)
 
     outcome = payouts.send_payout(payout.id)
-    resolved = payouts.reconcile_stuck_payouts(LATER)
+    resolved = payouts.reconcile_stuck_payouts(later())
 
     db.session.refresh(payout)
     (transfer,) = fake_stripe.transfers.values()
@@ -286,7 +290,7 @@ def test_a_crash_before_the_transfer_is_sent_again_with_the_same_key(app, fake_s
     fake_stripe.fail_next("POST", "/v1/transfers", status=500, times=3)  # never arrives
 
     lost = payouts.send_payout(payout.id)
-    resolved = payouts.reconcile_stuck_payouts(LATER)
+    resolved = payouts.reconcile_stuck_payouts(later())
     ran = run_queued_jobs()
 
     db.session.refresh(payout)
@@ -311,8 +315,8 @@ def test_the_reconciler_leaves_a_payout_alone_while_the_provider_cannot_answer(
     db.session.rollback()
     fake_stripe.fail_next("GET", "/v1/transfers", status=503, times=3)
 
-    unanswered = payouts.reconcile_stuck_payouts(LATER)
-    answered = payouts.reconcile_stuck_payouts(LATER)
+    unanswered = payouts.reconcile_stuck_payouts(later())
+    answered = payouts.reconcile_stuck_payouts(later())
 
     assert (unanswered, answered) == ({payout.id: "unknown"}, {payout.id: "paid"})
     assert len(fake_stripe.posts("/v1/transfers")) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -366,6 +367,59 @@ def test_a_lost_answer_is_retried_by_the_reconciler_with_the_same_key(app, marke
     assert _broken() == {}
 
 
+def test_a_refund_stuck_past_the_providers_key_window_is_held_not_replayed(app, market, chairs,
+                                                                          monkeypatch, caplog):
+    order, part, line = chairs
+    calls = []
+
+    def timeout(self, **kwargs):
+        calls.append(kwargs["idempotency_key"])
+        raise PaymentProviderError("The provider did not answer.", retryable=True)
+
+    monkeypatch.setattr(SandboxProvider, "create_refund", timeout)
+    refund = refund_units(part, line, 1)
+
+    held = refunds.reconcile_stuck_refunds(utcnow() + dt.timedelta(hours=21))
+
+    # A day on, the provider may have forgotten the key: a replay could refund twice.
+    assert held == {refund.id: "held"}
+    assert calls == [f"refund-{refund.id}"]
+    assert db.session.get(Refund, refund.id).status == RefundStatus.PROCESSING
+    assert "refund stuck past the provider's retry window" in caplog.text
+
+
+def test_a_lost_reversal_answer_is_retried_then_held_once_the_key_may_be_forgotten(
+        app, market, chairs, monkeypatch):
+    order, part, line = chairs
+    make_payable(market.nordic)
+    paid_days_ago(order, 8)
+    settle_due()
+    payouts.create_payout(market.nordic.id, "EUR")
+    db.session.commit()
+    run_queued_jobs()  # the transfer of €292.69
+    real = SandboxProvider.reverse_transfer
+    calls = []
+
+    def timeout(self, **kwargs):
+        calls.append(kwargs["idempotency_key"])
+        raise PaymentProviderError("The provider did not answer.", retryable=True)
+
+    monkeypatch.setattr(SandboxProvider, "reverse_transfer", timeout)
+    refund_units(part, line, 1)
+    reversal = db.session.scalars(sa.select(TransferReversal)).one()
+    assert reversal.status == ReversalStatus.PROCESSING
+    monkeypatch.setattr(SandboxProvider, "reverse_transfer", real)
+
+    too_late = clawback.reconcile_stuck_reversals(utcnow() + dt.timedelta(hours=21))
+    in_time = clawback.reconcile_stuck_reversals(utcnow() + dt.timedelta(minutes=20))
+    db.session.expire_all()
+
+    assert (too_late, in_time) == ({reversal.id: "held"}, {reversal.id: "succeeded"})
+    assert calls == [f"reversal-{reversal.id}"]
+    assert db.session.scalars(sa.select(SandboxTransfer)).one().amount_reversed == 9_756
+    assert _broken() == {}
+
+
 # --- called off -----------------------------------------------------------------------------------
 
 
@@ -414,6 +468,33 @@ def test_a_vendor_cancelling_an_accepted_sub_order_refunds_it_in_full(app, clien
     assert first.amount_minor + rest.amount_minor == part.total_minor
     assert (balance(PENDING, market.nordic), balance(CASH)) == (0, 0)
     assert db.session.get(Order, order.id).status == OrderStatus.PAID
+    assert _broken() == {}
+
+
+def test_a_cancellation_approves_the_buyers_waiting_request_and_refunds_the_rest(
+        app, client, market, chairs):
+    order, part, line = chairs
+    requested = refund_units(part, line, 1, approve=False)  # the buyer asked for one chair back
+    actor = _owner_of(market.nordic)
+    vendor_orders.accept(actor, part.id)
+
+    vendor_orders.cancel(actor, part.id, "The workshop burnt down")
+    db.session.commit()
+
+    # The waiting request was approved with the cancellation: nobody can decline it now.
+    with pytest.raises(refunds.RefundError) as refused:
+        refunds.decline(requested.id, None, "No")
+    db.session.rollback()
+    run_queued_jobs()
+    db.session.expire_all()
+
+    first, rest = db.session.scalars(sa.select(Refund).order_by(Refund.id)).all()
+    assert refused.value.message == "This refund was already decided: Approved."
+    assert (first.id, first.status, rest.status) == (
+        requested.id, RefundStatus.SUCCEEDED, RefundStatus.SUCCEEDED)
+    assert first.amount_minor + rest.amount_minor == part.total_minor
+    assert (balance(PENDING, market.nordic), balance(CASH)) == (0, 0)
+    assert db.session.scalar(sa.select(sa.func.count(SandboxRefund.id))) == 2
     assert _broken() == {}
 
 
@@ -589,6 +670,42 @@ def test_refunds_racing_the_settlement_never_leave_pending_below_zero(app, clien
     # What stays is the shipping nobody refunded: 4 x (€4.90 - €0.78 VAT).
     assert ledger.balance_of(AVAILABLE, "EUR", vendor_id=vendor_id).amount_minor == 4 * 412
     assert _broken() == {}
+
+
+@pytest.mark.postgres_only
+def test_two_clawbacks_of_one_unsettled_sub_order_never_take_its_pending_share_twice(
+        app, market, chairs):
+    """A refund and a lost dispute of one sub-order posting at the same moment: the second
+    waits for the first and takes what the first left in pending, the rest from available."""
+    _needs_postgres(app)
+    order, part, line = chairs
+    order_id, part_id, vendor_id = order.id, part.id, market.nordic.id
+    pending_id = ledger.account(PENDING, "EUR", vendor_id=vendor_id).id
+    available_id = ledger.account(AVAILABLE, "EUR", vendor_id=vendor_id).id
+    share = clawback.pending_share(part_id, pending_id)
+    db.session.commit()
+    db.session.remove()
+    first_posted = threading.Event()
+
+    def claw(index: int) -> list[tuple[int, int]]:
+        if index == 1:
+            first_posted.wait(30)
+        legs = clawback.take_back(vendor_id=vendor_id, currency="EUR", amount_minor=share,
+                                  sub_order_id=part_id)
+        cash = ledger.account(CASH, "EUR")
+        ledger.post(TransactionKind.ADJUSTMENT, f"clawback-race:{index}",
+                    [(account_id, cash.id, amount, "EUR") for account_id, amount in legs],
+                    order_id=order_id, sub_order_id=part_id, vendor_id=vendor_id)
+        if index == 0:
+            first_posted.set()
+            time.sleep(0.5)  # still uncommitted while the second one looks
+        return legs
+
+    results = _in_threads(app, 2, claw)
+
+    assert results == [[(pending_id, share)], [(available_id, share)]]
+    assert clawback.pending_share(part_id, pending_id) == 0
+    assert ledger.balance_of(AVAILABLE, "EUR", vendor_id=vendor_id).amount_minor == -share
 
 
 # --- Stripe -------------------------------------------------------------------------------------
