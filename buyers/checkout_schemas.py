@@ -30,7 +30,7 @@ class WholeNumber(fields.Integer):
         self.from_text = from_text
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if self.from_text and isinstance(value, str) and value.strip().isdigit() \
+        if self.from_text and isinstance(value, str) and value.strip().isdecimal() \
                 and len(value.strip()) <= 12:
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int):

@@ -69,7 +69,7 @@ def _save_state(**changes: Any) -> None:
 
 def _choices() -> dict[int, int]:
     raw = _state().get("shipping") or {}
-    return {int(k): int(v) for k, v in raw.items() if str(k).isdigit() and str(v).isdigit()}
+    return {int(k): int(v) for k, v in raw.items() if str(k).isdecimal() and str(v).isdecimal()}
 
 
 def _ready_cart():
@@ -130,7 +130,7 @@ def shipping():
         choices = {}
         for group in view.groups:
             raw = request.form.get(f"shipping-{group.vendor_id}", "")
-            if raw.isdigit() and len(raw) <= 18:
+            if raw.isdecimal() and len(raw) <= 18:
                 choices[group.vendor_id] = int(raw)
         try:
             checkout.price_order(view, address["country"], choices, rates)

@@ -53,7 +53,7 @@ def _choose(detail: ProductDetail, args: Mapping[str, str]) -> VariantView | Non
     if not detail.variants:
         return None
     wanted_id = args.get("variant", "")
-    if wanted_id.isdigit():
+    if wanted_id.isdecimal():
         for variant in detail.variants:
             if variant.id == int(wanted_id):
                 return variant

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -201,6 +202,7 @@ def create(*, name: str, scope: Scope, terms: Terms, valid_from: dt.datetime | N
     now = now or utcnow()
     _check_currency(terms.currency)
     start = _not_in_the_past(valid_from, now, "valid_from")
+    _lock_scope(scope)
     clash = db.session.scalars(
         sa.select(CommissionRule).where(
             scope.matches(),
@@ -215,6 +217,21 @@ def create(*, name: str, scope: Scope, terms: Terms, valid_from: dt.datetime | N
                                   fixed_minor=terms.fixed_minor,
                                   minimum_minor=terms.minimum_minor, vendor_id=scope.vendor_id,
                                   category_id=scope.category_id, valid_from=start)
+
+
+# The advisory lock class of "creating a rule in one scope" (any constant nothing else
+# uses): two admins creating rules for one scope at once check for a clash one after the other.
+SCOPE_LOCK_CLASS = 0x636F6D6D  # "comm"
+
+
+def _lock_scope(scope: Scope) -> None:
+    """Hold a lock on the scope until the transaction ends (PostgreSQL; SQLite lets one writer
+    through at a time), so the clash check below and the insert are one step."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(f"{scope.kind}:{scope.vendor_id}:{scope.category_id}".encode()) & 0x7FFFFFFF
+    db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:lock_class, :key)"),
+                       {"lock_class": SCOPE_LOCK_CLASS, "key": key})
 
 
 @dataclass(frozen=True)

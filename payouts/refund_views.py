@@ -54,7 +54,7 @@ INITIATOR_LABELS = {
     RefundInitiator.ADMIN: _l("Admin"),
     RefundInitiator.SYSTEM: _l("Automatic"),
 }
-_QUANTITY_FIELD = re.compile(r"qty-(\d{1,18})")
+_QUANTITY_FIELD = re.compile(r"qty-([0-9]{1,18})")
 
 
 class RefundForm(FlaskForm):

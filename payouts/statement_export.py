@@ -50,7 +50,7 @@ from payouts.statements import KIND_LABELS
 from vendors.order_models import Order
 
 YIELD_PER = 500
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 FIRST_YEAR = 2000
 
 CSV_COLUMNS = ("date", "kind", "reference", "description", "currency", "pending_change",

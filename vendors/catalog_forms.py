@@ -140,7 +140,7 @@ def _minor(text: str, currency: str) -> int | None:
 def _whole(text: str) -> int | None:
     """A typed id as a number, None unless it is plain ASCII digits (``str.isdigit`` also
     accepts "²", which ``int`` refuses)."""
-    return int(text) if text.isascii() and text.isdigit() else None
+    return int(text) if text.isascii() and text.isdecimal() else None
 
 
 def regenerate(form: Mapping[str, str], currency: str) -> FormState:
@@ -247,7 +247,7 @@ def remap(errors: Mapping[str, list[str]], rows: list[int]) -> dict[str, list[st
     renamed: dict[str, list[str]] = {}
     for key, messages in errors.items():
         parts = key.split(".")
-        if len(parts) > 1 and parts[0] == "variants" and parts[1].isdigit() \
+        if len(parts) > 1 and parts[0] == "variants" and parts[1].isdecimal() \
                 and int(parts[1]) < len(rows):
             parts[1] = str(rows[int(parts[1])])
         renamed[".".join(parts)] = list(messages)

@@ -333,7 +333,7 @@ def parse_row(line: int, cells: list[str], header: Header, shop_currency: str,
         value = cells[position].strip() if position < len(cells) else ""
         if not value:
             continue
-        if not value.isdigit() or int(value) > MAX_ADJUSTMENT:
+        if not value.isdecimal() or int(value) > MAX_ADJUSTMENT:
             errors.append(RowError(line, header.columns[position], _(
                 "Enter the units on hand as a whole number from 0 to %(max)s.",
                 max=f"{MAX_ADJUSTMENT:,}")))

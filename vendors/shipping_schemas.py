@@ -93,7 +93,7 @@ class ProfileFormSchema(ProfileSchema):
         loaded: dict[str, Any] = {"name": data.get("name", ""), "countries": codes}
         days = (data.get("handling_days") or "").strip()
         if days:
-            loaded["handling_days"] = int(days) if days.isdigit() else days
+            loaded["handling_days"] = int(days) if days.isdecimal() else days
         return loaded
 
 

@@ -105,6 +105,16 @@ def test_every_variant_is_reachable_without_javascript(client, search_index):
     assert "Out of stock" in html
 
 
+def test_a_variant_id_that_only_looks_like_a_number_shows_the_default_variant(
+        client, search_index):
+    # "²" is a digit to str.isdigit() but not a number to int(): the page must not fail.
+    shirt = _shirt()
+
+    html = _page(client, f"/p/{shirt.id}-{shirt.slug}?variant=%C2%B2")
+
+    assert _options(html, "colour") == [("Black", True, False), ("White", False, True)]
+
+
 def test_a_buyer_shopping_in_another_currency_sees_an_approximate_price(
         client, search_index, post_form):
     shirt = _shirt()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections import defaultdict
 from fractions import Fraction
 from math import floor
@@ -19,6 +20,7 @@ from marketplace.extensions import db
 from marketplace.fx import STARTING_RATES
 from marketplace.models import Role
 from payouts import capture, commission
+from payouts.commission import Terms
 from payouts.models import CommissionRule
 from tests.conftest import csrf_token
 from tests.factories import make_category, make_product, make_user, make_vendor
@@ -258,6 +260,41 @@ def test_a_second_rule_for_a_scope_that_has_one_is_refused(post):
         "This scope already has the rule Platform default (version 1) from then on. Change its "
         "terms from a date, or close it first.")
     assert [r[0] for r in _rules()] == ["Platform default"]
+
+
+@pytest.mark.postgres_only
+def test_two_admins_creating_a_default_at_once_make_one_rule(app):
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("SQLite serialises writers")
+    from payouts import commission_admin
+
+    db.session.commit()
+    db.session.remove()
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def create(index: int) -> None:
+        with app.app_context(), app.test_request_context():
+            barrier.wait()
+            try:
+                commission_admin.create(name=f"Default {index}", scope=commission_admin.Scope(),
+                                        terms=Terms(1_000, 0, 0, "EUR"))
+                db.session.commit()
+                outcomes.append("created")
+            except commission_admin.RuleInputError:
+                db.session.rollback()
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(outcomes) == ["created"] + ["refused"] * 5
+    assert len(_rules()) == 1
 
 
 def test_a_form_without_its_csrf_token_is_refused(admin_client):

@@ -187,7 +187,7 @@ def test_each_shop_sees_only_its_own_statement(client, books):
 
 
 @pytest.mark.parametrize("period", ["2026-13", "2026-00", "26-01", "abcd", "1999-12",
-                                    "2026-1", "2026-10-01", "next"])
+                                    "2026-1", "2026-10-01", "２０２６-０１", "next"])
 def test_a_bad_period_is_a_400_with_a_message(client, period):
     owner = make_person("ingrid@example.com")
     make_vendor("Fjord & Field", owner=owner)
