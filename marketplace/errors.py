@@ -60,11 +60,22 @@ def error_response(status: int, title: str, message: str,
         if fields:
             body["error"]["fields"] = fields
         return make_response(jsonify(body), status)
+    _no_new_session()
     return make_response(
         render_template("errors/error.html", status=status, title=title, message=message,
                         fields=fields),
         status,
     )
+
+
+def _no_new_session() -> None:
+    """An error page does not start a session (the CSRF token in its header would). A
+    visitor's parallel requests each answer with the whole cookie session: the favicon's 404,
+    started before a language switch and answered after it, would overwrite the switch with a
+    session holding only a token. A form on the page fetches its token (static/csrf.js)."""
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    if field not in session and field not in g:
+        setattr(g, field, "")  # flask-wtf's generate_csrf returns the request's token from g
 
 
 def _form_from_a_page_without_token() -> bool:

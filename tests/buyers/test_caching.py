@@ -81,6 +81,21 @@ def test_the_generation_starts_from_the_clock_and_only_moves_forward(app):
 # --- Whole pages for anonymous visitors ------------------------------------------------------
 
 
+def test_an_error_page_does_not_overwrite_a_visitors_session(app, shop):
+    # The favicon's 404, asked for before a language switch and answered after it, must not
+    # come back with a session of its own: the browser would keep that one and lose German.
+    visitor = app.test_client()
+    stray = visitor.get("/favicon.ico")
+    switched = visitor.get("/preferences/language?locale=de&next=/")
+    after = visitor.get("/no-such-page")
+
+    assert (stray.status_code, after.status_code) == (404, 404)
+    assert "Set-Cookie" not in stray.headers
+    assert "session=" in switched.headers["Set-Cookie"]
+    assert CSRF_RE.search(stray.get_data(as_text=True)).group(1) == ""
+    assert 'lang="de"' in visitor.get("/").get_data(as_text=True)
+
+
 def test_a_visitor_without_cookies_gets_the_cached_page_without_a_session(app, shop):
     url = f"/p/{shop.chair.id}-{shop.chair.slug}"
     missed = app.test_client().get(url)
