@@ -249,6 +249,12 @@ def _split(amount: int, weights: list[int], currency: str) -> list[int]:
 
 def _post_lost(dispute: Dispute) -> list[LedgerTransaction]:
     currency = dispute.currency
+    # What is left of each part is read under the locks every clawback takes (the settlement
+    # lock, shared, then the sub-orders' rows, in id order): a refund posting at this moment
+    # is either seen here or waits, so no part is taken back twice.
+    clawback.settlement_lock()
+    db.session.execute(sa.select(SubOrder.id).where(SubOrder.order_id == dispute.order_id)
+                       .order_by(SubOrder.id).with_for_update())
     left = [part for part in remaining_parts(dispute.order_id, currency) if part.total > 0]
     covered = min(dispute.amount_minor, sum(part.total for part in left))
     disputes = ledger.account(AccountKind.DISPUTES, currency)

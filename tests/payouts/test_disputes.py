@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -431,6 +432,64 @@ def test_concurrent_events_of_one_dispute_post_once(app, client, market, monkeyp
     assert _count(LedgerTransaction, LedgerTransaction.dispute_id == dispute.id) == 3
     assert sum(sum(leg[2] for leg in part) for part in _lost_parts(dispute)) == 10_001
     assert _platform(AccountKind.DISPUTES) == 0
+    assert _broken() == {}
+
+
+@pytest.mark.postgres_only
+def test_a_dispute_lost_while_a_refund_posts_takes_only_what_the_refund_left(app, client,
+                                                                              market):
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("SQLite serialises writers")
+    order = _paid(client, market, (market.chair, 1), (market.lamp, 2))
+    nordic, atelier = _parts(order)
+    refund = refunds.refund_sub_order(atelier.id, initiated_by=RefundInitiator.VENDOR,
+                                      user_id=None, reason="Sold out")
+    refund.status = RefundStatus.SUCCEEDED  # the provider refunded; the posting is in flight
+    refund_id, left = refund.id, order.total_minor - refund.amount_minor
+    db.session.commit()
+    dispute_id = _open(order, left).id  # the buyer disputes the rest: the chair's part
+    vendors = (market.nordic.id, market.atelier.id)
+    db.session.remove()
+    refund_posted = threading.Event()
+    errors: list[BaseException] = []
+
+    def post_the_refund() -> None:
+        with app.app_context():
+            try:
+                refunds.post_refund(db.session.get(type(refund), refund_id))
+                refund_posted.set()
+                time.sleep(0.5)  # not committed yet while the dispute closes
+                db.session.commit()
+            except BaseException as error:  # noqa: BLE001  (reported below)
+                errors.append(error)
+            finally:
+                refund_posted.set()
+                db.session.remove()
+
+    def lose_the_dispute() -> None:
+        with app.app_context():
+            try:
+                refund_posted.wait(30)
+                disputes.close_dispute(dispute_id, won=False)
+                db.session.commit()
+            except BaseException as error:  # noqa: BLE001  (reported below)
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=post_the_refund), threading.Thread(target=lose_the_dispute)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    # The lamp's part went back with the refund; the dispute took the chair's part, all of it.
+    assert [ledger.balance_of(AccountKind.VENDOR_PENDING, "EUR", vendor_id=vendor_id)
+            .amount_minor for vendor_id in vendors] == [0, 0]
+    assert [_platform(kind) for kind in (AccountKind.PROVIDER_CASH, AccountKind.DISPUTES,
+                                         AccountKind.COMMISSION_REVENUE,
+                                         AccountKind.TAX_PAYABLE)] == [0, 0, 0, 0]
     assert _broken() == {}
 
 
