@@ -299,7 +299,7 @@ def ensure_payment_intent(order_id: int) -> PaymentIntentInfo:
     query = select(Order).where(Order.id == order_id).execution_options(
         populate_existing=True)
     if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     else:
         # SQLite: take the write lock first, so the check and the write are one step.
         db.session.execute(update(Order).where(Order.id == order_id)

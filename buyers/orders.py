@@ -100,7 +100,7 @@ def cancel_sub_order(buyer_id: int, number: str, sub_order_id: int) -> SubOrder:
         select(SubOrder).join(Order, Order.id == SubOrder.order_id)
         .where(Order.buyer_id == buyer_id, Order.number == number,
                SubOrder.id == sub_order_id)
-        .with_for_update(of=SubOrder)
+        .with_for_update(of=SubOrder, key_share=True)
         .execution_options(populate_existing=True)
     )
     if sub is None:

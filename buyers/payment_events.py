@@ -81,23 +81,30 @@ EXPIRY_BATCH = 500
 UNSHIPPED = (SubOrderStatus.PAID, SubOrderStatus.ACCEPTED, SubOrderStatus.READY_TO_SHIP)
 
 
+def _order_id(value: Any) -> int | None:
+    """The order id of an event's metadata: digits that fit the column, or None."""
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def _lock_order(obj: dict[str, Any], intent_id: str | None) -> Order | None:
     """The order an event is about, locked; None when it isn't one of ours."""
-    order_id = (obj.get("metadata") or {}).get("order_id")
+    order_id = _order_id((obj.get("metadata") or {}).get("order_id"))
     query = select(Order)
     if intent_id:
         query = query.where(Order.payment_intent_id == intent_id)
-    elif order_id and str(order_id).isdigit():
-        query = query.where(Order.id == int(order_id))
+    elif order_id is not None:
+        query = query.where(Order.id == order_id)
     else:
         return None
-    order = db.session.scalars(query.with_for_update()
+    order = db.session.scalars(query.with_for_update(key_share=True)
                                .execution_options(populate_existing=True)).one_or_none()
-    if order is None and intent_id and order_id and str(order_id).isdigit():
+    if order is None and intent_id and order_id is not None:
         # The event can arrive before the intent's id was stored on the order.
         order = db.session.scalars(
-            select(Order).where(Order.id == int(order_id), Order.payment_intent_id.is_(None))
-            .with_for_update().execution_options(populate_existing=True)).one_or_none()
+            select(Order).where(Order.id == order_id, Order.payment_intent_id.is_(None))
+            .with_for_update(key_share=True).execution_options(populate_existing=True)
+        ).one_or_none()
     if order is not None:
         _parts(order)  # lock order: the order, its parts, then (later) the stock levels
     return order
@@ -117,7 +124,7 @@ def _parts(order: Order) -> list[SubOrder]:
     """The order's parts, locked: a vendor accepting or rejecting one at the same moment
     (vendors.orders locks the part too) waits, so neither change overwrites the other."""
     return list(db.session.scalars(select(SubOrder).where(SubOrder.order_id == order.id)
-                                   .order_by(SubOrder.id).with_for_update()
+                                   .order_by(SubOrder.id).with_for_update(key_share=True)
                                    .execution_options(populate_existing=True)))
 
 
@@ -307,7 +314,7 @@ def release_expired(now: dt.datetime | None = None, limit: int = EXPIRY_BATCH) -
              .where(Order.status == OrderStatus.AWAITING_PAYMENT, Order.expires_at < now)
              .order_by(Order.id).limit(limit))
     if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=True, key_share=True)
     orders = list(db.session.scalars(query.execution_options(populate_existing=True)))
     if not orders:
         db.session.rollback()
@@ -315,7 +322,8 @@ def release_expired(now: dt.datetime | None = None, limit: int = EXPIRY_BATCH) -
     parts = list(db.session.scalars(
         select(SubOrder).where(SubOrder.order_id.in_([order.id for order in orders]),
                                SubOrder.status == SubOrderStatus.AWAITING_PAYMENT)
-        .order_by(SubOrder.id).with_for_update().execution_options(populate_existing=True)))
+        .order_by(SubOrder.id).with_for_update(key_share=True)
+        .execution_options(populate_existing=True)))
     allocation.release_orders([order.id for order in orders])
     for part in parts:
         part.set_status(SubOrderStatus.VOID)

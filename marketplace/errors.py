@@ -69,12 +69,15 @@ def error_response(status: int, title: str, message: str,
 
 
 def _no_new_session() -> None:
-    """An error page does not start a session (the CSRF token in its header would). A
-    visitor's parallel requests each answer with the whole cookie session: the favicon's 404,
-    started before a language switch and answered after it, would overwrite the switch with a
-    session holding only a token. A form on the page fetches its token (static/csrf.js)."""
+    """An error page for a request without a session does not start one (the CSRF token in
+    its header would). A visitor's parallel requests each answer with the whole cookie
+    session: the favicon's 404, sent before a language switch and answered after it, would
+    overwrite the switch with a session holding only a token. A form on such a page fetches
+    its token when used (static/csrf.js), or is sent back to the page, which then has one
+    (``_form_from_a_page_without_token``). A request with a session (everyone logged in)
+    gets its tokens as on any page."""
     field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-    if field not in session and field not in g:
+    if not session and field not in g:
         setattr(g, field, "")  # flask-wtf's generate_csrf returns the request's token from g
 
 

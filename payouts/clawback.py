@@ -148,7 +148,7 @@ def take_back(*, vendor_id: int, currency: str, amount_minor: int,
     # Two clawbacks of one sub-order (a refund and a lost dispute, say) queue here: the
     # second reads the pending share the first left, never the share before it.
     db.session.execute(sa.select(SubOrder.id).where(SubOrder.id == sub_order_id)
-                       .with_for_update())
+                       .with_for_update(key_share=True))
     available = ledger.account(AccountKind.VENDOR_AVAILABLE, currency, vendor_id=vendor_id)
     from_pending = 0
     if not is_settled(sub_order_id):

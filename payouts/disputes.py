@@ -254,7 +254,7 @@ def _post_lost(dispute: Dispute) -> list[LedgerTransaction]:
     # is either seen here or waits, so no part is taken back twice.
     clawback.settlement_lock()
     db.session.execute(sa.select(SubOrder.id).where(SubOrder.order_id == dispute.order_id)
-                       .order_by(SubOrder.id).with_for_update())
+                       .order_by(SubOrder.id).with_for_update(key_share=True))
     left = [part for part in remaining_parts(dispute.order_id, currency) if part.total > 0]
     covered = min(dispute.amount_minor, sum(part.total for part in left))
     disputes = ledger.account(AccountKind.DISPUTES, currency)

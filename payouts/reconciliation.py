@@ -344,7 +344,8 @@ def _transfers(report: Reconciliation, listed: dict) -> None:
                    amount=_money(theirs.amount_minor, theirs.currency),
                    destination=theirs.destination)
         group = theirs.transfer_group or ""
-        if group.startswith("payout-") and group[7:].isascii() and group[7:].isdigit():
+        if group.startswith("payout-") and group[7:].isascii() and group[7:].isdigit() \
+                and len(group) <= 25:
             payout = db.session.get(Payout, int(group[7:]))
             if payout is not None:
                 detail = _("The provider's transfer %(id)s of %(amount)s is for payout "

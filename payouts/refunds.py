@@ -223,7 +223,8 @@ def line_parts(line: OrderLine, taken: Taken, quantity: int) -> tuple[int, int, 
 def _locked_sub_order(sub_order_id: int) -> SubOrder:
     # Two refunds of one sub-order at once queue here: the second counts the first's units.
     sub = db.session.scalar(sa.select(SubOrder).where(SubOrder.id == sub_order_id)
-                            .with_for_update().execution_options(populate_existing=True))
+                            .with_for_update(key_share=True)
+                            .execution_options(populate_existing=True))
     if sub is None:
         raise RefundNotFound(_("There is no such order."))
     return sub

@@ -89,7 +89,7 @@ def _locked(actor: Actor, sub_order_id: int) -> SubOrder:
     sub = db.session.scalar(
         vendor_select(SubOrder, actor.vendor_id)
         .where(SubOrder.id == sub_order_id, SubOrder.status.in_(VENDOR_STATUSES))
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     if sub is None:

@@ -96,6 +96,22 @@ def test_an_error_page_does_not_overwrite_a_visitors_session(app, shop):
     assert 'lang="de"' in visitor.get("/").get_data(as_text=True)
 
 
+def test_a_logged_in_users_error_page_carries_their_token_and_logs_them_out(client,
+                                                                            post_form):
+    make_user("ada@example.com", name="Ada Lovelace")
+    db.session.commit()
+    post_form("/login", {"email": "ada@example.com", "password": PASSWORD})
+
+    page = client.get("/no-such-page")
+    token = CSRF_RE.search(page.get_data(as_text=True)).group(1)
+    out = client.post("/logout", data={"csrf_token": token})
+
+    assert page.status_code == 404
+    assert token != ""
+    assert out.status_code in (302, 303)
+    assert "Log in" in client.get(out.headers["Location"]).get_data(as_text=True)
+
+
 def test_a_visitor_without_cookies_gets_the_cached_page_without_a_session(app, shop):
     url = f"/p/{shop.chair.id}-{shop.chair.slug}"
     missed = app.test_client().get(url)

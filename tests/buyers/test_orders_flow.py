@@ -111,3 +111,16 @@ def test_the_checkout_quotes_each_shops_methods_for_the_destination(app, paid_or
 
     assert [(o.name, o.price.amount_minor) for o in to_france] == [("Standard", 500)]
     assert to_japan == []
+
+
+@pytest.mark.parametrize("order_id", ["²", "１", "9" * 30, "-1", ""])
+def test_an_event_naming_no_usable_order_id_is_left_alone(app, paid_order, order_id):
+    from buyers.payment_events import on_charge_refunded
+
+    order = paid_order["order"]
+    # A full refund without an intent id, whose metadata names no order we could look up.
+    on_charge_refunded({"amount": order.total_minor, "amount_refunded": order.total_minor,
+                        "refunded": True, "metadata": {"order_id": order_id}})
+    db.session.commit()
+
+    assert db.session.get(Order, order.id).status == OrderStatus.PAID

@@ -708,6 +708,51 @@ def test_two_clawbacks_of_one_unsettled_sub_order_never_take_its_pending_share_t
     assert ledger.balance_of(AVAILABLE, "EUR", vendor_id=vendor_id).amount_minor == -share
 
 
+@pytest.mark.postgres_only
+def test_a_refund_posting_and_a_payment_event_of_its_order_do_not_deadlock(app, market, chairs,
+                                                                           monkeypatch):
+    """The refund job holds its sub-order's row while it posts (the ledger transaction names
+    the order: a foreign-key check on the order's row); the provider's charge.refunded event
+    locks the order, then its parts. Row locks that leave key checks alone keep the two from
+    waiting on each other."""
+    _needs_postgres(app)
+    from buyers import payment_events
+
+    order, part, line = chairs
+    refund = refunds.create_refund(part.id, {line.id: 1}, initiated_by=RefundInitiator.VENDOR,
+                                   user_id=None, reason="Scratched", approve=False)
+    refund.status = RefundStatus.SUCCEEDED  # the provider refunded; the posting is in flight
+    refund_id, intent_id, total = refund.id, order.payment_intent_id, order.total_minor
+    db.session.commit()
+    db.session.remove()
+    taken = threading.Event()
+    real_take_back = clawback.take_back
+
+    def slow_take_back(**kwargs):
+        legs = real_take_back(**kwargs)  # the sub-order's row is locked from here on
+        taken.set()
+        time.sleep(0.5)  # the event locks the order meanwhile
+        return legs
+
+    monkeypatch.setattr(clawback, "take_back", slow_take_back)
+
+    def work(index: int):
+        if index == 0:
+            refunds.post_refund(db.session.get(Refund, refund_id))
+            return "posted"
+        taken.wait(30)
+        payment_events.on_charge_refunded({"payment_intent": intent_id, "amount": total,
+                                           "amount_refunded": 12_900, "refunded": False})
+        return "handled"
+
+    results = _in_threads(app, 2, work)
+
+    assert results == ["posted", "handled"]
+    assert db.session.scalar(sa.select(sa.func.count(LedgerTransaction.id)).where(
+        LedgerTransaction.refund_id == refund_id)) == 1
+    assert _broken() == {}
+
+
 # --- Stripe -------------------------------------------------------------------------------------
 
 
