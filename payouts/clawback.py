@@ -262,7 +262,12 @@ def _finish_reversal(reversal: TransferReversal) -> str:
         reversal.completed_at = utcnow()
         db.session.commit()
         return "failed"
-    reversal = db.session.get(TransferReversal, reversal.id, populate_existing=True)
+    return _reversal_succeeded(reversal.id, provider_id)
+
+
+def _reversal_succeeded(reversal_id: int, provider_id: str) -> str:
+    """Record the provider's reversal of a reversal in ``processing`` and post it (commits)."""
+    reversal = db.session.get(TransferReversal, reversal_id, populate_existing=True)
     paid_out = ledger.account(AccountKind.VENDOR_PAID_OUT, reversal.currency,
                               vendor_id=reversal.vendor_id)
     available = ledger.account(AccountKind.VENDOR_AVAILABLE, reversal.currency,
@@ -313,3 +318,27 @@ def reconcile_stuck_reversals(now: dt.datetime | None = None) -> dict[int, str]:
         outcome[reversal_id] = _finish_reversal(db.session.get(TransferReversal, reversal_id))
     return outcome
 
+
+
+def _held_reversal(reversal_id: int) -> TransferReversal:
+    reversal = db.session.get(TransferReversal, reversal_id, populate_existing=True)
+    if reversal is None:
+        raise LookupError(f"There is no transfer reversal {reversal_id}.")
+    if reversal.status != ReversalStatus.PROCESSING:
+        raise ValueError(f"Transfer reversal {reversal_id} is not waiting for the provider: "
+                         f"it is {reversal.status.value}.")
+    return reversal
+
+
+def resend_held_reversal(reversal_id: int) -> str:
+    """A person checked at the provider that a reversal held in ``processing`` was never
+    made: ask for it again (same key). Returns the outcome as :func:`send_reversal` names it.
+    Raises LookupError (unknown), ValueError (not in processing). Commits."""
+    return _finish_reversal(_held_reversal(reversal_id))
+
+
+def record_found_reversal(reversal_id: int, provider_reversal_id: str) -> str:
+    """A person found a held reversal made at the provider as ``provider_reversal_id``: record
+    it and post it. Returns "succeeded". Raises LookupError, ValueError. Commits."""
+    _held_reversal(reversal_id)
+    return _reversal_succeeded(reversal_id, provider_reversal_id)

@@ -492,6 +492,11 @@ def _send(refund_id: int) -> str:
                     completed_at=now, updated_at=now))
         db.session.commit()
         return "failed"
+    return _succeeded(refund_id, provider_refund_id)
+
+
+def _succeeded(refund_id: int, provider_refund_id: str) -> str:
+    """Record the provider's refund of a refund in ``processing`` and post it (commits)."""
     now = utcnow()
     done = db.session.execute(
         sa.update(Refund)
@@ -543,6 +548,33 @@ def reconcile_stuck_refunds(now: dt.datetime | None = None) -> dict[int, str]:
             continue
         outcome[refund_id] = _send(refund_id)
     return outcome
+
+
+def _held(refund_id: int) -> Refund:
+    refund = db.session.get(Refund, refund_id, populate_existing=True)
+    if refund is None:
+        raise RefundNotFound(_("There is no such refund."))
+    if refund.status != RefundStatus.PROCESSING:
+        raise RefundError(_("This refund is not waiting for the provider: %(status)s.",
+                            status=STATUS_LABELS[refund.status]))
+    return refund
+
+
+def resend_held(refund_id: int) -> str:
+    """A person checked at the provider that a refund held in ``processing`` was never made:
+    ask for it again (same key). Returns the outcome as :func:`process_refund` names it.
+    Raises RefundNotFound, RefundError (not in processing). Commits."""
+    _held(refund_id)
+    db.session.rollback()
+    return _send(refund_id)
+
+
+def record_found(refund_id: int, provider_refund_id: str) -> str:
+    """A person found a held refund made at the provider as ``provider_refund_id``: record it
+    and post it. Returns "succeeded" (or "skipped" when someone else finished it). Raises
+    RefundNotFound, RefundError (not in processing). Commits."""
+    _held(refund_id)
+    return _succeeded(refund_id, provider_refund_id)
 
 
 # --- reading ------------------------------------------------------------------------------------

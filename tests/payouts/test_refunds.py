@@ -388,6 +388,70 @@ def test_a_refund_stuck_past_the_providers_key_window_is_held_not_replayed(app, 
     assert "refund stuck past the provider's retry window" in caplog.text
 
 
+def _held_a_day(refund: Refund) -> None:
+    db.session.execute(sa.update(Refund).where(Refund.id == refund.id)
+                       .values(claimed_at=utcnow() - dt.timedelta(hours=21)))
+    db.session.commit()
+
+
+def test_a_held_refund_found_at_the_provider_is_recorded_and_posted(app, market, chairs,
+                                                                    monkeypatch):
+    order, part, line = chairs
+    real = SandboxProvider.create_refund
+
+    def timeout(self, **kwargs):
+        raise PaymentProviderError("The provider did not answer.", retryable=True)
+
+    monkeypatch.setattr(SandboxProvider, "create_refund", timeout)
+    refund = refund_units(part, line, 1)
+    monkeypatch.setattr(SandboxProvider, "create_refund", real)
+    _held_a_day(refund)
+    cli = app.test_cli_runner()
+
+    listed = cli.invoke(args=["marketplace", "refunds"])
+    recorded = cli.invoke(args=["marketplace", "refunds", "--found",
+                                f"refund:{refund.id}=re_found_by_hand"])
+    db.session.expire_all()
+
+    assert listed.exit_code == 0
+    assert f"were not retried (the provider may have forgotten their idempotency keys): " \
+           f"refund:{refund.id}." in listed.stderr
+    assert (recorded.exit_code, recorded.stdout) == (0, f"refund:{refund.id}: succeeded\n")
+    done = db.session.get(Refund, refund.id)
+    assert (done.status, done.provider_refund_id) == (RefundStatus.SUCCEEDED, "re_found_by_hand")
+    assert db.session.scalars(sa.select(SandboxRefund)).all() == []  # nothing sent again
+    assert postings_of(f"refund:{refund.id}") != []
+    assert _broken() == {}
+
+
+def test_a_held_refund_the_provider_never_made_is_sent_again(app, market, chairs, monkeypatch):
+    order, part, line = chairs
+    real = SandboxProvider.create_refund
+
+    def timeout(self, **kwargs):
+        raise PaymentProviderError("The provider did not answer.", retryable=True)
+
+    monkeypatch.setattr(SandboxProvider, "create_refund", timeout)
+    refund = refund_units(part, line, 1)
+    monkeypatch.setattr(SandboxProvider, "create_refund", real)
+    _held_a_day(refund)
+    cli = app.test_cli_runner()
+
+    resent = cli.invoke(args=["marketplace", "refunds", "--resend", f"refund:{refund.id}"])
+    again = cli.invoke(args=["marketplace", "refunds", "--resend", f"refund:{refund.id}"])
+    garbled = cli.invoke(args=["marketplace", "refunds", "--found", f"refund:{refund.id}"])
+    db.session.expire_all()
+
+    assert (resent.exit_code, resent.stdout) == (0, f"refund:{refund.id}: succeeded\n")
+    assert again.exit_code == 1
+    assert "This refund is not waiting for the provider: Refunded." in again.stderr
+    assert garbled.exit_code == 2
+    assert "write it as refund:12=re_123 or reversal:3=trr_456" in garbled.stderr
+    assert db.session.scalar(sa.select(sa.func.count(SandboxRefund.id))) == 1
+    assert db.session.get(Refund, refund.id).status == RefundStatus.SUCCEEDED
+    assert _broken() == {}
+
+
 def test_a_lost_reversal_answer_is_retried_then_held_once_the_key_may_be_forgotten(
         app, market, chairs, monkeypatch):
     order, part, line = chairs
@@ -417,6 +481,41 @@ def test_a_lost_reversal_answer_is_retried_then_held_once_the_key_may_be_forgott
     assert (too_late, in_time) == ({reversal.id: "held"}, {reversal.id: "succeeded"})
     assert calls == [f"reversal-{reversal.id}"]
     assert db.session.scalars(sa.select(SandboxTransfer)).one().amount_reversed == 9_756
+    assert _broken() == {}
+
+
+def test_a_held_reversal_found_at_the_provider_is_recorded_and_posted(app, market, chairs,
+                                                                      monkeypatch):
+    order, part, line = chairs
+    make_payable(market.nordic)
+    paid_days_ago(order, 8)
+    settle_due()
+    payouts.create_payout(market.nordic.id, "EUR")
+    db.session.commit()
+    run_queued_jobs()  # the transfer of €292.69
+
+    def timeout(self, **kwargs):
+        raise PaymentProviderError("The provider did not answer.", retryable=True)
+
+    monkeypatch.setattr(SandboxProvider, "reverse_transfer", timeout)
+    refund_units(part, line, 1)
+    reversal = db.session.scalars(sa.select(TransferReversal)).one()
+    db.session.execute(sa.update(TransferReversal).where(TransferReversal.id == reversal.id)
+                       .values(updated_at=utcnow() - dt.timedelta(hours=21)))
+    db.session.commit()
+    cli = app.test_cli_runner()
+
+    listed = cli.invoke(args=["marketplace", "refunds"])
+    recorded = cli.invoke(args=["marketplace", "refunds", "--found",
+                                f"reversal:{reversal.id}=trr_by_hand"])
+    db.session.expire_all()
+
+    assert f"reversal:{reversal.id}." in listed.stderr
+    assert (recorded.exit_code, recorded.stdout) == (0, f"reversal:{reversal.id}: succeeded\n")
+    done = db.session.get(TransferReversal, reversal.id)
+    assert (done.status, done.provider_reversal_id) == (ReversalStatus.SUCCEEDED, "trr_by_hand")
+    assert postings_of(f"reversal:{reversal.id}") == [
+        ("vendor_paid_out", "vendor_available", 9_756, "EUR")]
     assert _broken() == {}
 
 
