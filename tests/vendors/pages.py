@@ -33,7 +33,8 @@ def cell(page: str, row_attr: str, row_id: int, css_class: str) -> str:
     """The text of ``<td class="... css_class">`` in the row ``data-<row_attr>="row_id"``."""
     row = re.search(rf'<tr data-{row_attr}="{row_id}"[^>]*>(.*?)</tr>', page, re.S)
     assert row, f"no row {row_attr}={row_id}"
-    match = re.search(rf'<td class="[^"]*\b{css_class}\b[^"]*">(.*?)</td>', row.group(1), re.S)
+    match = re.search(rf'<td[^>]*\bclass="[^"]*\b{css_class}\b[^"]*"[^>]*>(.*?)</td>',
+                      row.group(1), re.S)
     assert match, f"no {css_class} cell in row {row_id}"
     return text(match.group(1))
 
