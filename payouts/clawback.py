@@ -319,7 +319,6 @@ def reconcile_stuck_reversals(now: dt.datetime | None = None) -> dict[int, str]:
     return outcome
 
 
-
 def _held_reversal(reversal_id: int) -> TransferReversal:
     reversal = db.session.get(TransferReversal, reversal_id, populate_existing=True)
     if reversal is None:
