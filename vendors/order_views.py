@@ -3,6 +3,8 @@ it (accept, reject with a reason, ready to ship, cancel with a reason)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
@@ -13,7 +15,7 @@ from marketplace.extensions import db
 from marketplace.money import Money
 from marketplace.pagination import paginate
 from vendors import orders
-from vendors.access import Permission, vendor_member_required
+from vendors.access import Actor, Permission, vendor_member_required
 from vendors.countries import country_name
 from vendors.errors import VendorError
 from vendors.forms import ActionForm
@@ -103,32 +105,23 @@ def ready(sub_order_id: int) -> ResponseReturnValue:
 @bp.post("/orders/<int:sub_order_id>/reject")
 @vendor_member_required
 def reject(sub_order_id: int) -> ResponseReturnValue:
-    sub = _own(sub_order_id)
-    g.actor.require(Permission.REJECT_ORDERS)
-    reason = request.form.get("reason", "")
-    if not ActionForm().validate_on_submit():
-        return _detail(sub, {"reason": [_("The form expired; please try again.")]}, reason,
-                       400)
-    try:
-        data = reject_form.load(request.form)
-        orders.reject(g.actor, sub.id, data["reason"])
-    except ValidationError as error:
-        return _detail(sub, error.messages, reason, 422)
-    except VendorError as error:
-        db.session.rollback()
-        if error.field != "reason":
-            flash(error.message, "error")
-        errors = {"reason": [error.message]} if error.field == "reason" else {}
-        return _detail(_own(sub_order_id), errors, reason, error.status)
-    db.session.commit()
-    flash(_("Order %(number)s is rejected and its items are back in stock. The buyer sees "
-            "your reason.", number=sub.order.number), "success")
-    return redirect(url_for("vendors.orders.detail", sub_order_id=sub.id), 303)
+    return _call_off(sub_order_id, orders.reject, lambda number: _(
+        "Order %(number)s is rejected and its items are back in stock. The buyer sees your "
+        "reason.", number=number))
 
 
 @bp.post("/orders/<int:sub_order_id>/cancel")
 @vendor_member_required
 def cancel(sub_order_id: int) -> ResponseReturnValue:
+    return _call_off(sub_order_id, orders.cancel, lambda number: _(
+        "Order %(number)s is cancelled, its items are back in stock and the buyer is "
+        "refunded in full.", number=number))
+
+
+def _call_off(sub_order_id: int, action: Callable[[Actor, int, str], object],
+              done: Callable[[str], str]) -> ResponseReturnValue:
+    """Reject or cancel (``action``) with the reason from the form; ``done(number)`` is the
+    confirmation."""
     sub = _own(sub_order_id)
     g.actor.require(Permission.REJECT_ORDERS)
     reason = request.form.get("reason", "")
@@ -137,7 +130,7 @@ def cancel(sub_order_id: int) -> ResponseReturnValue:
                        400)
     try:
         data = reject_form.load(request.form)
-        orders.cancel(g.actor, sub.id, data["reason"])
+        action(g.actor, sub.id, data["reason"])
     except ValidationError as error:
         return _detail(sub, error.messages, reason, 422)
     except VendorError as error:
@@ -147,6 +140,5 @@ def cancel(sub_order_id: int) -> ResponseReturnValue:
         errors = {"reason": [error.message]} if error.field == "reason" else {}
         return _detail(_own(sub_order_id), errors, reason, error.status)
     db.session.commit()
-    flash(_("Order %(number)s is cancelled, its items are back in stock and the buyer is "
-            "refunded in full.", number=sub.order.number), "success")
+    flash(done(sub.order.number), "success")
     return redirect(url_for("vendors.orders.detail", sub_order_id=sub.id), 303)
